@@ -1,0 +1,93 @@
+//! The customer's view of one order: its status and a timeline of every
+//! status change with its time.
+
+use super::{Projection, ViewKey};
+use crate::envelope::{Envelope, Event};
+use crate::ids::{CustomerId, OrderId, Region, RiderId, StoreId};
+use crate::money::Money;
+use crate::ordering::{CancelReason, OrderEvent, OrderLine, OrderStatus};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSummary {
+    pub lines: Vec<OrderLine>,
+    pub total: Money,
+    pub region: Region,
+    pub address: String,
+    pub placed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    pub version: u64,
+    pub status: OrderStatus,
+    pub time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderStatusView {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub store_id: StoreId,
+    /// The status of the latest change in the timeline.
+    pub status: Option<OrderStatus>,
+    pub summary: Option<OrderSummary>,
+    pub rider_id: Option<RiderId>,
+    /// Sorted by version, one entry per event.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+pub struct OrderStatusProjection;
+
+impl Projection for OrderStatusProjection {
+    const NAME: &'static str = "order-status";
+    type View = OrderStatusView;
+
+    fn locate(envelope: &Envelope, event: &Event) -> Option<ViewKey> {
+        let Event::Order(event) = event else { return None };
+        Some(ViewKey { key: envelope.aggregate_id.clone(), partition: event.customer_id().0.clone() })
+    }
+
+    fn apply(mut view: OrderStatusView, envelope: &Envelope, event: &Event) -> OrderStatusView {
+        let Event::Order(event) = event else { return view };
+        view.order_id = OrderId(envelope.aggregate_id.clone());
+        view.customer_id = event.customer_id().clone();
+        view.store_id = event.store_id().clone();
+        match event {
+            OrderEvent::OrderPlaced { lines, total, region, address, .. } => {
+                view.summary = Some(OrderSummary {
+                    lines: lines.clone(),
+                    total: *total,
+                    region: region.clone(),
+                    address: address.clone(),
+                    placed_at: envelope.time,
+                });
+            }
+            OrderEvent::OrderPickedUp { rider_id, .. } | OrderEvent::OrderDelivered { rider_id, .. } => {
+                view.rider_id = Some(rider_id.clone());
+            }
+            _ => {}
+        }
+        if let Err(at) = view.timeline.binary_search_by_key(&envelope.version, |entry| entry.version) {
+            let entry = TimelineEntry { version: envelope.version, status: event.status(), time: envelope.time, note: note(event) };
+            view.timeline.insert(at, entry);
+        }
+        view.status = view.timeline.last().map(|entry| entry.status);
+        view
+    }
+}
+
+fn note(event: &OrderEvent) -> Option<String> {
+    match event {
+        OrderEvent::OrderRejected { reason, .. } => Some(reason.clone()),
+        OrderEvent::OrderCancelled { reason: CancelReason::Customer, .. } => Some("cancelled by the customer".into()),
+        OrderEvent::OrderCancelled { reason: CancelReason::RiderAccident, .. } => Some("delivery accident".into()),
+        _ => None,
+    }
+}

@@ -1,0 +1,113 @@
+use super::Database;
+use crate::ports::{AppendStream, EventStore, LoadedStream, Snapshot, StoreError, check_append};
+use async_trait::async_trait;
+use domain::Envelope;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+#[async_trait]
+impl EventStore for Database {
+    async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> Result<LoadedStream, StoreError> {
+        self.with(|connection| {
+            let transaction = connection.transaction()?;
+            let snapshot = transaction
+                .query_row(
+                    "SELECT version, state FROM snapshots WHERE aggregate_type = ?1 AND aggregate_id = ?2",
+                    params![aggregate_type, aggregate_id],
+                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+                )
+                .optional()?;
+            let after = snapshot.as_ref().map_or(0, |(version, _)| *version);
+            let mut statement = transaction.prepare_cached(
+                "SELECT envelope FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND version > ?3 ORDER BY version",
+            )?;
+            let rows = statement
+                .query_map(params![aggregate_type, aggregate_id, after], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok((snapshot, rows))
+        })
+        .map_err(unavailable)
+        .and_then(|(snapshot, rows)| {
+            let snapshot = snapshot
+                .map(|(version, state)| Ok::<_, StoreError>(Snapshot { version: version as u64, state: decode(&state)? }))
+                .transpose()?;
+            let events = rows.iter().map(|row| decode(row)).collect::<Result<_, _>>()?;
+            Ok(LoadedStream { snapshot, events })
+        })
+    }
+
+    async fn append(&self, streams: Vec<AppendStream>) -> Result<(), StoreError> {
+        check_append(&streams)?;
+        let mut rows = Vec::new();
+        for stream in &streams {
+            for event in &stream.events {
+                rows.push((event, serde_json::to_string(event).map_err(|e| StoreError::Refused(e.to_string()))?));
+            }
+        }
+        let outcome = self.with(|connection| {
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for stream in &streams {
+                let current: i64 = transaction.query_row(
+                    "SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2",
+                    params![stream.aggregate_type, stream.aggregate_id],
+                    |row| row.get(0),
+                )?;
+                if current as u64 != stream.expected_version {
+                    return Ok(Err(format!("{}-{}", stream.aggregate_type, stream.aggregate_id)));
+                }
+                if let Some(snapshot) = &stream.snapshot {
+                    transaction.execute(
+                        "INSERT INTO snapshots (aggregate_type, aggregate_id, version, state) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = ?3, state = ?4",
+                        params![stream.aggregate_type, stream.aggregate_id, snapshot.version as i64, snapshot.state.to_string()],
+                    )?;
+                }
+            }
+            {
+                let mut insert = transaction.prepare_cached(
+                    "INSERT INTO events (aggregate_type, aggregate_id, version, envelope) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for (event, json) in &rows {
+                    insert.execute(params![event.aggregate_type, event.aggregate_id, event.version as i64, json])?;
+                }
+            }
+            transaction.commit()?;
+            Ok(Ok(()))
+        });
+        match outcome {
+            Ok(Ok(())) => {
+                self.appended().notify_waiters();
+                Ok(())
+            }
+            Ok(Err(stream)) => Err(StoreError::Conflict(stream)),
+            Err(rusqlite::Error::SqliteFailure(error, _)) if error.code == rusqlite::ErrorCode::ConstraintViolation => {
+                Err(StoreError::Conflict("a stream".into()))
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+}
+
+impl Database {
+    /// The change stream: events stored after `position`, with their
+    /// positions, oldest first. What DynamoDB Streams is on AWS.
+    pub fn events_after(&self, position: i64, limit: usize) -> Result<Vec<(i64, Envelope)>, StoreError> {
+        let rows = self
+            .with(|connection| {
+                let mut statement =
+                    connection.prepare_cached("SELECT position, envelope FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")?;
+                statement
+                    .query_map(params![position, limit as i64], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(unavailable)?;
+        rows.into_iter().map(|(position, json)| Ok((position, decode(&json)?))).collect()
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn unavailable(error: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}

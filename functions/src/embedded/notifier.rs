@@ -1,0 +1,39 @@
+use super::Database;
+use crate::ports::{NotifyError, Notifier, Sent};
+use async_trait::async_trait;
+use domain::notification::Notification;
+use rusqlite::params;
+
+/// Locally a notification is "sent" by keeping it: the local runner prints it
+/// and serves it back at `/local/notifications`.
+#[async_trait]
+impl Notifier for Database {
+    async fn notify(&self, notification: &Notification) -> Result<Sent, NotifyError> {
+        let body = serde_json::to_string(notification).map_err(|e| NotifyError::Unavailable(e.to_string()))?;
+        let inserted = self
+            .with(|connection| {
+                connection
+                    .prepare_cached("INSERT INTO notifications (id, customer_id, body) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING")?
+                    .execute(params![notification.id, notification.customer_id.0, body])
+            })
+            .map_err(|e| NotifyError::Unavailable(e.to_string()))?;
+        Ok(if inserted == 1 { Sent::New } else { Sent::Duplicate })
+    }
+}
+
+impl Database {
+    /// The notifications a customer received, oldest first.
+    pub fn notifications(&self, customer_id: &str) -> Result<Vec<Notification>, NotifyError> {
+        let rows = self
+            .with(|connection| {
+                connection
+                    .prepare_cached("SELECT body FROM notifications WHERE customer_id = ?1 ORDER BY seq")?
+                    .query_map(params![customer_id], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| NotifyError::Unavailable(e.to_string()))?;
+        rows.iter()
+            .map(|body| serde_json::from_str(body).map_err(|e| NotifyError::Unavailable(e.to_string())))
+            .collect()
+    }
+}

@@ -1,0 +1,70 @@
+use super::Database;
+use crate::ports::{ViewDoc, ViewError, ViewStore};
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+#[async_trait]
+impl ViewStore for Database {
+    async fn get(&self, view: &str, key: &str) -> Result<Option<ViewDoc>, ViewError> {
+        let row = self
+            .with(|connection| {
+                connection
+                    .prepare_cached("SELECT key, partition, revision, body FROM views WHERE view = ?1 AND key = ?2")?
+                    .query_row(params![view, key], read_row)
+                    .optional()
+            })
+            .map_err(unavailable)?;
+        row.map(into_doc).transpose()
+    }
+
+    async fn put(&self, view: &str, doc: &ViewDoc, expected_revision: u64) -> Result<(), ViewError> {
+        let body = doc.body.to_string();
+        let written = self
+            .with(|connection| {
+                if expected_revision == 0 {
+                    connection
+                        .prepare_cached(
+                            "INSERT INTO views (view, key, partition, revision, body) VALUES (?1, ?2, ?3, 1, ?4)
+                             ON CONFLICT (view, key) DO NOTHING",
+                        )?
+                        .execute(params![view, doc.key, doc.partition, body])
+                } else {
+                    connection
+                        .prepare_cached(
+                            "UPDATE views SET partition = ?3, revision = revision + 1, body = ?4
+                             WHERE view = ?1 AND key = ?2 AND revision = ?5",
+                        )?
+                        .execute(params![view, doc.key, doc.partition, body, expected_revision as i64])
+                }
+            })
+            .map_err(unavailable)?;
+        if written == 1 { Ok(()) } else { Err(ViewError::Conflict(format!("{view}/{}", doc.key))) }
+    }
+
+    async fn query(&self, view: &str, partition: &str) -> Result<Vec<ViewDoc>, ViewError> {
+        let rows = self
+            .with(|connection| {
+                connection
+                    .prepare_cached("SELECT key, partition, revision, body FROM views WHERE view = ?1 AND partition = ?2 ORDER BY key")?
+                    .query_map(params![view, partition], read_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(unavailable)?;
+        rows.into_iter().map(into_doc).collect()
+    }
+}
+
+type Row = (String, String, i64, String);
+
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn into_doc((key, partition, revision, body): Row) -> Result<ViewDoc, ViewError> {
+    let body = serde_json::from_str(&body).map_err(|e| ViewError::Corrupt(e.to_string()))?;
+    Ok(ViewDoc { key, partition, revision: revision as u64, body })
+}
+
+fn unavailable(error: rusqlite::Error) -> ViewError {
+    ViewError::Unavailable(error.to_string())
+}

@@ -1,0 +1,80 @@
+//! The Lambda bootstrap every binary shares: build the dependencies once per
+//! cold start, then serve invocations with the named handler.
+
+use crate::deps::Deps;
+use crate::embedded::{Database, SimulatedProcessor};
+use crate::registry::{self, Handler};
+use crate::ports::{BusEntry, BusError, EventBus, PutOutcome};
+use async_trait::async_trait;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::sync::Arc;
+
+/// Structured JSON logs, one object per line, with the invocation span's
+/// fields (function, correlation id) on every line.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+pub async fn run(function: &'static str) -> Result<(), Error> {
+    init_tracing();
+    let handler = registry::handler(function).ok_or_else(|| format!("no function named {function}"))?;
+    let deps = Arc::new(deps_from_env()?);
+    match handler {
+        Handler::Http(handler) => {
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+                let deps = deps.clone();
+                async move { Ok::<_, Error>(registry::invoke_http(function, handler, &deps, event.payload).await) }
+            }))
+            .await
+        }
+        Handler::Event(handler) => {
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+                let deps = deps.clone();
+                async move { registry::invoke_event(function, handler, &deps, event.payload).await.map_err(Error::from) }
+            }))
+            .await
+        }
+        Handler::Stream(handler) => {
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+                let deps = deps.clone();
+                async move { registry::invoke_stream(function, handler, &deps, event.payload).await.map_err(Error::from) }
+            }))
+            .await
+        }
+    }
+}
+
+/// The adapters the environment asks for. Only the embedded ones exist so
+/// far: a SQLite file at `FOOD_DELIVERY_DB` (default `/tmp/food-delivery.db`),
+/// good for `sam local invoke`; the AWS adapters plug in here.
+fn deps_from_env() -> Result<Deps, Error> {
+    match std::env::var("FOOD_DELIVERY_ADAPTERS").as_deref() {
+        Ok("embedded") | Err(_) => {
+            let path = std::env::var("FOOD_DELIVERY_DB").unwrap_or_else(|_| "/tmp/food-delivery.db".into());
+            let database = Database::open(std::path::Path::new(&path))?;
+            Ok(Deps::embedded(database, Arc::new(SimulatedProcessor::default()), Arc::new(LoggedBus)))
+        }
+        Ok(other) => Err(format!("FOOD_DELIVERY_ADAPTERS={other} is not available in this build").into()),
+    }
+}
+
+/// Under `sam local invoke` there is no bus to publish to: log the entries.
+struct LoggedBus;
+
+#[async_trait]
+impl EventBus for LoggedBus {
+    async fn put_events(&self, entries: &[BusEntry]) -> Result<PutOutcome, BusError> {
+        for entry in entries {
+            tracing::info!(source = entry.source, detail_type = entry.detail_type, detail = entry.detail, "event published");
+        }
+        Ok(PutOutcome::default())
+    }
+}

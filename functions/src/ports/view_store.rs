@@ -1,0 +1,34 @@
+use async_trait::async_trait;
+use serde_json::Value;
+use thiserror::Error;
+
+/// One read-model document. `revision` counts its writes and guards them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewDoc {
+    pub key: String,
+    pub partition: String,
+    pub revision: u64,
+    pub body: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ViewError {
+    #[error("view document {0} was changed concurrently")]
+    Conflict(String),
+    #[error("view store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored view does not decode: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait ViewStore: Send + Sync {
+    async fn get(&self, view: &str, key: &str) -> Result<Option<ViewDoc>, ViewError>;
+
+    /// Stores `doc` with revision `expected_revision + 1`, only if the stored
+    /// revision is still `expected_revision` (0: the document must not exist).
+    async fn put(&self, view: &str, doc: &ViewDoc, expected_revision: u64) -> Result<(), ViewError>;
+
+    /// Every document of `view` in `partition`, in key order.
+    async fn query(&self, view: &str, partition: &str) -> Result<Vec<ViewDoc>, ViewError>;
+}

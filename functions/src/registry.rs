@@ -1,0 +1,159 @@
+//! Every Lambda by name. The name is the binary's name and the template's
+//! `BuildProperties.Binary`; the local runner and the Lambda bootstrap both
+//! look functions up here.
+
+use crate::command::CommandError;
+use crate::deps::Deps;
+use crate::handlers::{catalog, delivery, kitchen, ordering, policies, projections, publisher, queries};
+use crate::http::{Problem, Request, Response};
+use crate::ports::{NotifyError, PaymentError, ViewError};
+use aws_lambda_events::event::dynamodb::Event as StreamBatch;
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use domain::{DecodeError, Envelope, Event};
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use thiserror::Error;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub type HttpHandler = for<'a> fn(&'a Deps, Request) -> BoxFuture<'a, Result<Response, Problem>>;
+pub type EventHandler = for<'a> fn(&'a Deps, EventBridgeEvent<Value>) -> BoxFuture<'a, Result<(), HandlerError>>;
+pub type StreamHandler = for<'a> fn(&'a Deps, StreamBatch) -> BoxFuture<'a, Result<DynamoDbEventResponse, HandlerError>>;
+
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Behind an API Gateway HTTP API route.
+    Http(HttpHandler),
+    /// The target of an EventBridge rule.
+    Event(EventHandler),
+    /// Fed by the event table's DynamoDB stream.
+    Stream(StreamHandler),
+}
+
+/// Why an event handler failed. Returning it makes Lambda retry the event and,
+/// once retries are spent, park it in the dead-letter queue: never dropped.
+#[derive(Debug, Error)]
+pub enum HandlerError {
+    #[error("the event is not a food-delivery envelope: {0}")]
+    BadEvent(String),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    View(#[from] ViewError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+}
+
+/// The envelope an EventBridge event carries as its detail, decoded.
+pub fn decode(event: EventBridgeEvent<Value>) -> Result<(Envelope, Event), HandlerError> {
+    let envelope: Envelope = serde_json::from_value(event.detail).map_err(|e| HandlerError::BadEvent(e.to_string()))?;
+    tracing::Span::current().record("correlation_id", envelope.correlation_id.as_str());
+    let event = envelope.decode()?;
+    Ok((envelope, event))
+}
+
+macro_rules! boxed {
+    ($kind:ident, $function:path, $input:ty, $output:ty) => {{
+        fn call<'a>(deps: &'a Deps, input: $input) -> BoxFuture<'a, $output> {
+            Box::pin($function(deps, input))
+        }
+        Handler::$kind(call)
+    }};
+}
+macro_rules! http {
+    ($function:path) => {
+        boxed!(Http, $function, Request, Result<Response, Problem>)
+    };
+}
+macro_rules! event {
+    ($function:path) => {
+        boxed!(Event, $function, EventBridgeEvent<Value>, Result<(), HandlerError>)
+    };
+}
+
+/// The name of every function, as in `template.yaml` and `src/bin/`.
+pub const FUNCTIONS: &[&str] = &[
+    "register-store",
+    "change-menu",
+    "open-store",
+    "close-store",
+    "place-order",
+    "cancel-order",
+    "accept-order",
+    "reject-order",
+    "start-cooking",
+    "finish-cooking",
+    "pick-delivery",
+    "complete-delivery",
+    "report-accident",
+    "queries",
+    "publish-events",
+    "refund-payment",
+    "dispatch-delivery",
+    "track-delivery",
+    "notify-customer",
+    "project-order-status",
+    "project-store-queue",
+    "project-delivery-board",
+    "project-popular-menus",
+    "project-catalog",
+];
+
+pub fn handler(name: &str) -> Option<Handler> {
+    Some(match name {
+        "register-store" => http!(catalog::register_store),
+        "change-menu" => http!(catalog::change_menu),
+        "open-store" => http!(catalog::open_store),
+        "close-store" => http!(catalog::close_store),
+        "place-order" => http!(ordering::place_order),
+        "cancel-order" => http!(ordering::cancel_order),
+        "accept-order" => http!(kitchen::accept_order),
+        "reject-order" => http!(kitchen::reject_order),
+        "start-cooking" => http!(kitchen::start_cooking),
+        "finish-cooking" => http!(kitchen::finish_cooking),
+        "pick-delivery" => http!(delivery::pick_delivery),
+        "complete-delivery" => http!(delivery::complete_delivery),
+        "report-accident" => http!(delivery::report_accident),
+        "queries" => http!(queries::queries),
+        "publish-events" => boxed!(Stream, publisher::publish_events, StreamBatch, Result<DynamoDbEventResponse, HandlerError>),
+        "refund-payment" => event!(policies::refund_payment),
+        "dispatch-delivery" => event!(policies::dispatch_delivery),
+        "track-delivery" => event!(policies::track_delivery),
+        "notify-customer" => event!(policies::notify_customer),
+        "project-order-status" => event!(projections::project_order_status),
+        "project-store-queue" => event!(projections::project_store_queue),
+        "project-delivery-board" => event!(projections::project_delivery_board),
+        "project-popular-menus" => event!(projections::project_popular_menus),
+        "project-catalog" => event!(projections::project_catalog),
+        _ => return None,
+    })
+}
+
+/// Runs an HTTP function inside a span that carries its name and, once known,
+/// the correlation id; errors become problem responses.
+pub async fn invoke_http(function: &str, handler: HttpHandler, deps: &Deps, request: Request) -> Response {
+    use tracing::Instrument;
+    let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
+    crate::http::respond(handler(deps, request).instrument(span).await)
+}
+
+pub async fn invoke_event(function: &str, handler: EventHandler, deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
+    let outcome = handler(deps, event).instrument(span.clone()).await;
+    if let Err(error) = &outcome {
+        span.in_scope(|| tracing::error!(%error, "event handling failed; it will be retried"));
+    }
+    outcome
+}
+
+pub async fn invoke_stream(function: &str, handler: StreamHandler, deps: &Deps, batch: StreamBatch) -> Result<DynamoDbEventResponse, HandlerError> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
+    handler(deps, batch).instrument(span).await
+}
