@@ -116,7 +116,10 @@ impl Aggregate for Delivery {
             (DeliveryCommand::Pick { rider_id }, DeliveryState::PickedUp(picker)) if picker == rider_id => {
                 Err(DomainError::conflict("you have already picked up this delivery"))
             }
-            (DeliveryCommand::Pick { .. }, _) => Err(DomainError::conflict("another rider has taken this delivery")),
+            (DeliveryCommand::Pick { .. }, DeliveryState::PickedUp(_)) => {
+                Err(DomainError::conflict("another rider has taken this delivery"))
+            }
+            (DeliveryCommand::Pick { .. }, _) => Err(DomainError::conflict("the delivery is already finished")),
             (DeliveryCommand::Complete { rider_id }, DeliveryState::PickedUp(picker)) => {
                 ensure_rider(picker, rider_id)?;
                 Ok(vec![DeliveryEvent::DeliveryCompleted { details, rider_id: rider_id.clone() }])

@@ -7,7 +7,7 @@
 //! from a policy and is idempotent, because events may be delivered twice.
 
 use crate::aggregate::{Aggregate, DomainEvent};
-use crate::catalog::{MAX_NAME_LEN, MAX_QUANTITY};
+use crate::catalog::{MAX_NAME_LEN, MAX_PRICE, MAX_QUANTITY};
 use crate::error::{DomainError, ensure};
 use crate::ids::{CustomerId, MenuItemId, Region, RiderId, StoreId};
 use crate::kitchen::{self, KitchenCommand};
@@ -239,8 +239,12 @@ impl Aggregate for Order {
 
 fn place_order(place: &PlaceOrder) -> Result<Vec<OrderEvent>, DomainError> {
     ensure(!place.lines.is_empty(), || "an order needs at least one item".into())?;
+    let mut seen = std::collections::HashSet::new();
     let mut total = Money::ZERO;
     for line in &place.lines {
+        ensure(!line.menu_id.0.trim().is_empty(), || "every line needs a menu item id".into())?;
+        ensure(seen.insert(&line.menu_id), || format!("{} appears on two lines: one line per menu item", line.menu_id))?;
+        ensure(line.unit_price <= MAX_PRICE, || format!("{} costs more than {MAX_PRICE}", line.menu_id))?;
         ensure((1..=MAX_QUANTITY).contains(&line.quantity), || {
             format!("quantity of {} must be between 1 and {MAX_QUANTITY}", line.menu_id)
         })?;

@@ -21,7 +21,8 @@ pub struct Issued<C> {
 fn issue<C>(policy: &str, envelope: &Envelope, command: C) -> Issued<C> {
     Issued {
         command_id: format!("{policy}/{}", envelope.event_id),
-        aggregate_id: envelope.correlation_id.clone(),
+        // Payment and delivery share their order's id.
+        aggregate_id: envelope.aggregate_id.clone(),
         command,
     }
 }

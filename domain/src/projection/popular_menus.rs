@@ -65,15 +65,20 @@ impl Projection for PopularMenusProjection {
 /// The store's items, most ordered first (ties: more units, then by name).
 pub fn rank<'a>(contributions: impl IntoIterator<Item = &'a OrderContribution>) -> Vec<PopularItem> {
     let mut totals: BTreeMap<&MenuItemId, PopularItem> = BTreeMap::new();
-    for item in contributions.into_iter().flat_map(|c| &c.items) {
-        let total = totals.entry(&item.menu_id).or_insert_with(|| PopularItem {
+    for contribution in contributions {
+        // One order counts once per item, even if it somehow lists it twice.
+        let mut counted = std::collections::HashSet::new();
+        for item in contribution.items.iter() {
+            let first_in_order = counted.insert(&item.menu_id);
+            let total = totals.entry(&item.menu_id).or_insert_with(|| PopularItem {
             menu_id: item.menu_id.clone(),
             name: item.name.clone(),
             orders: 0,
             quantity: 0,
         });
-        total.orders += 1;
-        total.quantity += u64::from(item.quantity);
+            total.orders += u64::from(first_in_order);
+            total.quantity += u64::from(item.quantity);
+        }
     }
     let mut ranked: Vec<PopularItem> = totals.into_values().collect();
     ranked.sort_by(|a, b| b.orders.cmp(&a.orders).then(b.quantity.cmp(&a.quantity)).then(a.name.cmp(&b.name)));
