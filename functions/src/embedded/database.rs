@@ -77,7 +77,8 @@ impl Database {
         self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Woken after every append: the change stream's doorbell.
+    /// Rung after every append: the change stream's doorbell. It keeps one
+    /// permit, so an append between two reads of the stream is never missed.
     pub fn appended(&self) -> &Notify {
         &self.appended
     }

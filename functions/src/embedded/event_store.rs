@@ -75,7 +75,7 @@ impl EventStore for Database {
         });
         match outcome {
             Ok(Ok(())) => {
-                self.appended().notify_waiters();
+                self.appended().notify_one();
                 Ok(())
             }
             Ok(Err(stream)) => Err(StoreError::Conflict(stream)),

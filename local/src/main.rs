@@ -1,0 +1,42 @@
+//! `cargo run --release -p local`: the whole food-delivery system on
+//! http://127.0.0.1:3000, with its data in `.local-data/`.
+
+use anyhow::Context;
+use local::{Config, start};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+const USAGE: &str = "usage: local [--port 3000] [--data-dir .local-data] [--template template.yaml]";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    functions::lambda::init_tracing();
+    let mut port = 3000u16;
+    let mut data_dir = PathBuf::from(".local-data");
+    let mut template = PathBuf::from("template.yaml");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--port" => port = value()?.parse().context("--port takes a number")?,
+            "--data-dir" => data_dir = value()?.into(),
+            "--template" => template = value()?.into(),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => anyhow::bail!("unknown argument {other}\n{USAGE}"),
+        }
+    }
+    if !template.exists() {
+        // Run from anywhere in the repository.
+        template = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"));
+    }
+    let running = start(Config::new(SocketAddr::from(([127, 0, 0, 1], port)), &data_dir, &template)).await?;
+    println!("food-delivery is running on {} (data in {})", running.url(), data_dir.display());
+    println!("get a token: curl -s -X POST {}/local/token -d '{{\"sub\":\"alice\",\"role\":\"customer\"}}'", running.url());
+    tokio::signal::ctrl_c().await?;
+    println!("stopping: finishing deliveries in flight");
+    running.stop().await;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Starting and stopping the whole system.
+
+use crate::bus::LocalBus;
+use crate::dispatcher::Dispatcher;
+use crate::server::{Api, router};
+use crate::stream::StreamTailer;
+use crate::template::Wiring;
+use crate::token::TokenIssuer;
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use domain::notification::Notification;
+use functions::embedded::{Database, SimulatedProcessor, SimulatorSettings};
+use functions::ports::{NotifyError, Notifier, Sent};
+use functions::registry::{self, Handler};
+use functions::{Deps, Settings};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub const TOKEN_ISSUER: &str = "food-delivery-local";
+pub const TOKEN_AUDIENCE: &str = "food-delivery";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub template: PathBuf,
+    pub payments: SimulatorSettings,
+    /// Deliveries handled at once.
+    pub concurrency: usize,
+    pub settings: Settings,
+}
+
+impl Config {
+    pub fn new(addr: SocketAddr, data_dir: impl Into<PathBuf>, template: impl Into<PathBuf>) -> Config {
+        Config {
+            addr,
+            data_dir: data_dir.into(),
+            template: template.into(),
+            payments: SimulatorSettings::default(),
+            concurrency: 8,
+            settings: Settings::default(),
+        }
+    }
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub database: Arc<Database>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops taking requests, lets work in flight finish, and returns once
+    /// everything is on disk.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The SNS stand-in: keeps each notification once and prints it.
+struct PrintedNotifier(Arc<Database>);
+
+#[async_trait]
+impl Notifier for PrintedNotifier {
+    async fn notify(&self, notification: &Notification) -> Result<Sent, NotifyError> {
+        let sent = self.0.notify(notification).await?;
+        if sent == Sent::New {
+            println!("notification to {} about order {}: {}", notification.customer_id, notification.order_id, notification.message);
+        }
+        Ok(sent)
+    }
+}
+
+/// The signing secret lives in the data directory, so tokens stay valid
+/// across restarts of the same data.
+fn secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("token-secret");
+    if let Ok(secret) = std::fs::read(&path) {
+        if secret.len() >= 32 {
+            return Ok(secret);
+        }
+    }
+    let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()].iter().flat_map(|u| u.into_bytes()).collect();
+    std::fs::write(&path, &secret).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(secret)
+}
+
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let wiring = Wiring::load(&config.template)?;
+    for function in &wiring.functions {
+        if registry::handler(&function.binary).is_none() {
+            bail!("template.yaml declares {} but no such function exists", function.binary);
+        }
+    }
+    let database = Database::open(&config.data_dir.join("food-delivery.db")).context("cannot open the database")?;
+    let bus = Arc::new(LocalBus::new(database.clone(), &wiring)?);
+    let payments = Arc::new(SimulatedProcessor::with_ledger(database.clone(), config.payments.clone())?);
+    let deps = Deps {
+        events: database.clone(),
+        views: database.clone(),
+        notifier: Arc::new(PrintedNotifier(database.clone())),
+        payments,
+        bus: bus.clone(),
+        settings: config.settings.clone(),
+    };
+    let issuer = TokenIssuer::new(secret(&config.data_dir)?, TOKEN_ISSUER, TOKEN_AUDIENCE);
+    let api = Arc::new(Api::new(deps.clone(), database.clone(), issuer, &wiring).map_err(anyhow::Error::msg)?);
+    let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("cannot listen on {}", config.addr))?;
+    let addr = listener.local_addr()?;
+
+    let (shutdown, watcher) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for function in wiring.functions.iter().filter(|f| f.reads_stream) {
+        let Some(Handler::Stream(handler)) = registry::handler(&function.binary) else {
+            bail!("{} reads the stream but is not a stream function", function.binary);
+        };
+        let tailer = StreamTailer { database: database.clone(), deps: deps.clone(), function: function.binary.clone(), handler };
+        tasks.push(tokio::spawn(tailer.run(watcher.clone())));
+    }
+    let dispatcher = Dispatcher { database: database.clone(), deps: deps.clone(), doorbell: bus.doorbell(), concurrency: config.concurrency };
+    tasks.push(tokio::spawn(dispatcher.run(watcher.clone())));
+    let mut stopping = watcher.clone();
+    tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(listener, router(api)).with_graceful_shutdown(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        });
+        if let Err(error) = serve.await {
+            tracing::error!(%error, "the HTTP server stopped");
+        }
+    }));
+    Ok(Running { addr, database, shutdown, tasks })
+}
