@@ -15,6 +15,9 @@ pub struct Notification {
     pub id: String,
     pub customer_id: CustomerId,
     pub order_id: OrderId,
+    /// The order's version after this change: delivery may reorder
+    /// notifications, and this puts them back in order.
+    pub version: u64,
     pub event_type: String,
     pub status: OrderStatus,
     pub message: String,
@@ -26,6 +29,7 @@ pub fn for_order_event(envelope: &Envelope, event: &OrderEvent) -> Notification 
         id: envelope.event_id.clone(),
         customer_id: event.customer_id().clone(),
         order_id: OrderId(envelope.aggregate_id.clone()),
+        version: envelope.version,
         event_type: envelope.event_type.clone(),
         status: event.status(),
         message: message(event),

@@ -190,3 +190,17 @@ pub fn dead_letters(database: &Database) -> rusqlite::Result<Vec<DeadLetter>> {
 pub fn pending_deliveries(database: &Database) -> rusqlite::Result<i64> {
     database.with(|connection| connection.query_row("SELECT COUNT(*) FROM deliveries", [], |row| row.get(0)))
 }
+
+/// True once every stored event has been published and every delivery made
+/// (or dead-lettered): nothing more will happen until the next command.
+pub fn is_settled(database: &Database) -> rusqlite::Result<bool> {
+    database.with(|connection| {
+        connection.query_row(
+            "SELECT (SELECT COUNT(*) FROM deliveries) = 0
+                AND COALESCE((SELECT MIN(position) FROM cursors WHERE name LIKE 'stream:%'), 0)
+                    >= COALESCE((SELECT MAX(position) FROM events), 0)",
+            [],
+            |row| row.get(0),
+        )
+    })
+}

@@ -6,6 +6,7 @@ use crate::envelope::{Envelope, Event};
 use crate::ids::{CustomerId, OrderId, Region, RiderId, StoreId};
 use crate::money::Money;
 use crate::ordering::{CancelReason, OrderEvent, OrderLine, OrderStatus};
+use crate::payment::{PaymentEvent, RefundReason};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,17 @@ pub struct OrderStatusView {
     pub rider_id: Option<RiderId>,
     /// Sorted by version, one entry per event.
     pub timeline: Vec<TimelineEntry>,
+    /// Set once the payment has been returned.
+    #[serde(default)]
+    pub refund: Option<Refund>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refund {
+    pub amount: Money,
+    pub reason: RefundReason,
+    pub time: DateTime<Utc>,
 }
 
 pub struct OrderStatusProjection;
@@ -50,12 +62,26 @@ impl Projection for OrderStatusProjection {
     type View = OrderStatusView;
 
     fn locate(envelope: &Envelope, event: &Event) -> Option<ViewKey> {
-        let Event::Order(event) = event else { return None };
-        Some(ViewKey { key: envelope.aggregate_id.clone(), partition: event.customer_id().0.clone() })
+        let customer_id = match event {
+            Event::Order(event) => event.customer_id(),
+            Event::Payment(PaymentEvent::PaymentRefunded { customer_id, .. }) => customer_id,
+            _ => return None,
+        };
+        // The payment shares its order's id, so both land in one document.
+        Some(ViewKey { key: envelope.aggregate_id.clone(), partition: customer_id.0.clone() })
     }
 
     fn apply(mut view: OrderStatusView, envelope: &Envelope, event: &Event) -> OrderStatusView {
-        let Event::Order(event) = event else { return view };
+        let event = match event {
+            Event::Order(event) => event,
+            Event::Payment(PaymentEvent::PaymentRefunded { customer_id, amount, reason, .. }) => {
+                view.order_id = OrderId(envelope.aggregate_id.clone());
+                view.customer_id = customer_id.clone();
+                view.refund = Some(Refund { amount: *amount, reason: *reason, time: envelope.time });
+                return view;
+            }
+            _ => return view,
+        };
         view.order_id = OrderId(envelope.aggregate_id.clone());
         view.customer_id = event.customer_id().clone();
         view.store_id = event.store_id().clone();

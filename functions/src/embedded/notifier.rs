@@ -22,7 +22,8 @@ impl Notifier for Database {
 }
 
 impl Database {
-    /// The notifications a customer received, oldest first.
+    /// The notifications a customer received, in the order their events
+    /// happened (deliveries may have arrived in another order).
     pub fn notifications(&self, customer_id: &str) -> Result<Vec<Notification>, NotifyError> {
         let rows = self
             .with(|connection| {
@@ -32,8 +33,11 @@ impl Database {
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(|e| NotifyError::Unavailable(e.to_string()))?;
-        rows.iter()
+        let mut sent: Vec<Notification> = rows
+            .iter()
             .map(|body| serde_json::from_str(body).map_err(|e| NotifyError::Unavailable(e.to_string())))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        sent.sort_by(|a, b| (a.time, &a.order_id, a.version).cmp(&(b.time, &b.order_id, b.version)));
+        Ok(sent)
     }
 }

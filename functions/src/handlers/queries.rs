@@ -112,6 +112,7 @@ async fn order(deps: &Deps, caller: &Caller, order_id: &str) -> Result<Value, Pr
         "placedAt": summary.map(|s| s.placed_at),
         "riderId": order.rider_id,
         "timeline": order.timeline,
+        "refund": order.refund,
     }))
 }
 

@@ -1,0 +1,238 @@
+//! The whole system, end to end over HTTP on the local runner: what
+//! customers, owners and riders see at every step.
+
+use food_delivery::{Cast, REGION, System, kitchen, place_order, register_store};
+use serde_json::json;
+
+const STATUSES: [&str; 6] = ["placed", "accepted", "cooking", "cooked", "picked-up", "delivered"];
+
+fn timeline(answer: &food_delivery::Answer) -> Vec<String> {
+    answer.at("/timeline").as_array().map(|t| t.iter().map(|e| e["status"].as_str().unwrap_or("").to_owned()).collect()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_order_from_catalog_to_delivery() {
+    let system = System::start().await;
+    let cast = Cast::new(&system).await;
+    let store_id = register_store(&system, &cast).await;
+    system.settle().await;
+
+    let catalog = system.get(&format!("/stores?region={REGION}"), &cast.customer).await;
+    assert_eq!(catalog.status, 200);
+    assert_eq!(catalog.text("/stores/0/name"), "Seoul Kitchen");
+    assert_eq!(catalog.at("/stores/0/menu/1"), &json!({ "menuId": "m2", "name": "Kimchi stew", "price": 950 }));
+    assert_eq!(system.get("/stores?region=mapo", &cast.customer).await.at("/stores"), &json!([]));
+
+    let order_id = place_order(&system, &cast, &store_id).await;
+    system.settle().await;
+    let queue = system.get(&format!("/stores/{store_id}/orders"), &cast.owner).await;
+    assert_eq!(queue.text("/orders/0/orderId"), order_id);
+    assert_eq!(queue.text("/orders/0/status"), "placed");
+    assert_eq!(queue.at("/orders/0/total"), &json!(3350));
+
+    kitchen(&system, &cast, &store_id, &order_id, "accept").await;
+    kitchen(&system, &cast, &store_id, &order_id, "start-cooking").await;
+    system.settle().await;
+    let board = system.get(&format!("/deliveries?region={REGION}"), &cast.rider).await;
+    assert_eq!(board.text("/deliveries/0/orderId"), order_id);
+    assert_eq!(board.at("/deliveries/0/foodReady"), &json!(false));
+    assert_eq!(system.get("/deliveries?region=mapo", &cast.rider).await.at("/deliveries"), &json!([]));
+    let early = system.post(&format!("/deliveries/{order_id}/pick"), &cast.rider, None).await;
+    assert_eq!(early.status, 409, "no pick-up before the food is ready");
+
+    kitchen(&system, &cast, &store_id, &order_id, "finish-cooking").await;
+    system.settle().await;
+    assert_eq!(system.get(&format!("/deliveries?region={REGION}"), &cast.rider).await.at("/deliveries/0/foodReady"), &json!(true));
+
+    let picked = system.post(&format!("/deliveries/{order_id}/pick"), &cast.rider, None).await;
+    assert_eq!(picked.status, 200, "{picked:?}");
+    let second = system.post(&format!("/deliveries/{order_id}/pick"), &cast.other_rider, None).await;
+    assert_eq!(second.status, 409, "only one rider gets the delivery");
+    system.settle().await;
+    assert_eq!(system.get(&format!("/deliveries?region={REGION}"), &cast.rider).await.at("/deliveries"), &json!([]));
+
+    let not_theirs = system.post(&format!("/deliveries/{order_id}/complete"), &cast.other_rider, None).await;
+    assert_eq!(not_theirs.status, 403);
+    assert_eq!(system.post(&format!("/deliveries/{order_id}/complete"), &cast.rider, None).await.status, 200);
+    system.settle().await;
+
+    let order = system.get(&format!("/orders/{order_id}"), &cast.customer).await;
+    assert_eq!(order.text("/status"), "delivered");
+    assert_eq!(order.text("/riderId"), "ryan");
+    assert_eq!(timeline(&order), STATUSES);
+    assert_eq!(order.at("/refund"), &json!(null));
+    let statuses: Vec<String> = system.notifications("alice").await.into_iter().map(|(status, _)| status).collect();
+    assert_eq!(statuses, STATUSES, "one notification per status change, in order");
+
+    assert_eq!(system.get(&format!("/orders/{order_id}"), &cast.owner).await.status, 200, "the store's owner may look");
+    assert_eq!(system.get(&format!("/orders/{order_id}"), &cast.other_customer).await.status, 403);
+    assert_eq!(system.get("/orders", &cast.customer).await.text("/orders/0/status"), "delivered");
+    assert_eq!(system.get("/orders", &cast.other_customer).await.at("/orders"), &json!([]));
+    assert_eq!(system.get(&format!("/stores/{store_id}/orders"), &cast.owner).await.at("/orders"), &json!([]), "done: off the queue");
+
+    let popular = system.get(&format!("/stores/{store_id}/popular-menus"), &cast.customer).await;
+    assert_eq!(popular.at("/items/0"), &json!({ "menuId": "m1", "name": "Bibimbap", "orders": 1, "quantity": 2 }));
+    assert_eq!(system.ledger(), (1, 0), "charged once, never refunded");
+    assert!(system.dead_letters().await.is_empty());
+}
+
+async fn refunded(system: &System, cast: &Cast, order_id: &str, reason: &str) {
+    system.settle().await;
+    let order = system.get(&format!("/orders/{order_id}"), &cast.customer).await;
+    assert_eq!(order.at("/refund/amount"), &json!(3350), "{order:?}");
+    assert_eq!(order.text("/refund/reason"), reason);
+    assert_eq!(system.ledger(), (1, 1), "one charge, refunded exactly once");
+    assert!(system.dead_letters().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_cancels_before_cooking_and_is_refunded() {
+    let system = System::start().await;
+    let cast = Cast::new(&system).await;
+    let store_id = register_store(&system, &cast).await;
+    let order_id = place_order(&system, &cast, &store_id).await;
+    kitchen(&system, &cast, &store_id, &order_id, "accept").await;
+    assert_eq!(system.post(&format!("/orders/{order_id}/cancel"), &cast.other_customer, None).await.status, 403);
+    let cancelled = system.post(&format!("/orders/{order_id}/cancel"), &cast.customer, None).await;
+    assert_eq!((cancelled.status, cancelled.text("/status")), (200, "cancelled".into()));
+    refunded(&system, &cast, &order_id, "customer-cancelled").await;
+    let order = system.get(&format!("/orders/{order_id}"), &cast.customer).await;
+    assert_eq!(timeline(&order), ["placed", "accepted", "cancelled"]);
+    let last = system.notifications("alice").await.pop().unwrap_or_default();
+    assert!(last.1.contains("refunded"), "{last:?}");
+    assert_eq!(system.post(&format!("/orders/{order_id}/cancel"), &cast.customer, None).await.status, 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_order_is_refunded() {
+    let system = System::start().await;
+    let cast = Cast::new(&system).await;
+    let store_id = register_store(&system, &cast).await;
+    let order_id = place_order(&system, &cast, &store_id).await;
+    let no_reason = system.post(&format!("/stores/{store_id}/orders/{order_id}/reject"), &cast.owner, Some(json!({}))).await;
+    assert_eq!(no_reason.status, 400);
+    let rejected =
+        system.post(&format!("/stores/{store_id}/orders/{order_id}/reject"), &cast.owner, Some(json!({ "reason": "out of rice" }))).await;
+    assert_eq!((rejected.status, rejected.text("/status")), (200, "rejected".into()));
+    refunded(&system, &cast, &order_id, "store-rejected").await;
+    let order = system.get(&format!("/orders/{order_id}"), &cast.customer).await;
+    assert_eq!(order.text("/timeline/1/note"), "out of rice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rider_accident_cancels_and_refunds() {
+    let system = System::start().await;
+    let cast = Cast::new(&system).await;
+    let store_id = register_store(&system, &cast).await;
+    let order_id = place_order(&system, &cast, &store_id).await;
+    for step in ["accept", "start-cooking", "finish-cooking"] {
+        kitchen(&system, &cast, &store_id, &order_id, step).await;
+    }
+    system.settle().await;
+    assert_eq!(system.post(&format!("/deliveries/{order_id}/pick"), &cast.rider, None).await.status, 200);
+    let accident =
+        system.post(&format!("/deliveries/{order_id}/accident"), &cast.rider, Some(json!({ "description": "slipped on ice" }))).await;
+    assert_eq!(accident.status, 200, "{accident:?}");
+    refunded(&system, &cast, &order_id, "rider-accident").await;
+    let order = system.get(&format!("/orders/{order_id}"), &cast.customer).await;
+    assert_eq!(order.text("/status"), "cancelled");
+    assert_eq!(timeline(&order), ["placed", "accepted", "cooking", "cooked", "picked-up", "cancelled"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_cooking_starts_the_customer_cannot_cancel() {
+    let system = System::start().await;
+    let cast = Cast::new(&system).await;
+    let store_id = register_store(&system, &cast).await;
+    let order_id = place_order(&system, &cast, &store_id).await;
+    kitchen(&system, &cast, &store_id, &order_id, "accept").await;
+    kitchen(&system, &cast, &store_id, &order_id, "start-cooking").await;
+    let refused = system.post(&format!("/orders/{order_id}/cancel"), &cast.customer, None).await;
+    assert_eq!(refused.status, 409);
+    assert_eq!(refused.content_type, "application/problem+json");
+    assert!(refused.text("/detail").contains("cooking has started"), "{refused:?}");
+    system.settle().await;
+    let order = system.get(&format!("/orders/{order_id}"), &cast.customer).await;
+    assert_eq!(order.text("/status"), "cooking");
+    assert_eq!(system.ledger(), (1, 0), "nothing refunded");
+}
+
+/// Cancel and start-cooking sent at the same moment: exactly one wins, and an
+/// order is never both cooking and refunded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_cancel_and_start_cooking_have_exactly_one_winner() {
+    let system = System::start().await;
+    let cast = Cast::new(&system).await;
+    let store_id = register_store(&system, &cast).await;
+    let trials = 40;
+    let (mut cancelled, mut cooked) = (0, 0);
+    for _ in 0..trials {
+        let order_id = place_order(&system, &cast, &store_id).await;
+        kitchen(&system, &cast, &store_id, &order_id, "accept").await;
+        let cancel_path = format!("/orders/{order_id}/cancel");
+        let cook_path = format!("/stores/{store_id}/orders/{order_id}/start-cooking");
+        let (cancel, cook) =
+            tokio::join!(system.post(&cancel_path, &cast.customer, None), system.post(&cook_path, &cast.owner, None));
+        let mut outcomes = [cancel.status, cook.status];
+        outcomes.sort();
+        assert_eq!(outcomes, [200, 409], "cancel {cancel:?} / cook {cook:?}");
+        if cancel.status == 200 { cancelled += 1 } else { cooked += 1 }
+    }
+    system.settle().await;
+    let orders = system.get("/orders", &cast.customer).await;
+    for order in orders.at("/orders").as_array().expect("orders") {
+        let detail = system.get(&format!("/orders/{}", order["orderId"].as_str().unwrap_or("")), &cast.customer).await;
+        let refunded = !detail.at("/refund").is_null();
+        match detail.text("/status").as_str() {
+            "cancelled" => assert!(refunded, "a cancelled order is refunded"),
+            "cooking" => assert!(!refunded, "a cooking order is never refunded"),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(system.ledger(), (trials, cancelled), "one refund per cancellation, none for the {cooked} cooked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_in_the_middle_loses_nothing() {
+    let mut system = System::start().await;
+    let cast = Cast::new(&system).await;
+    let store_id = register_store(&system, &cast).await;
+    let order_id = place_order(&system, &cast, &store_id).await;
+    kitchen(&system, &cast, &store_id, &order_id, "accept").await;
+    // Stop at once: the accept's events may not be published or delivered yet.
+    system.restart().await;
+    kitchen(&system, &cast, &store_id, &order_id, "start-cooking").await;
+    kitchen(&system, &cast, &store_id, &order_id, "finish-cooking").await;
+    system.restart().await;
+    system.settle().await;
+    assert_eq!(system.post(&format!("/deliveries/{order_id}/pick"), &cast.rider, None).await.status, 200, "tokens and data survive");
+    assert_eq!(system.post(&format!("/deliveries/{order_id}/complete"), &cast.rider, None).await.status, 200);
+    system.settle().await;
+    let order = system.get(&format!("/orders/{order_id}"), &cast.customer).await;
+    assert_eq!(timeline(&order), STATUSES);
+    let statuses: Vec<String> = system.notifications("alice").await.into_iter().map(|(status, _)| status).collect();
+    assert_eq!(statuses, STATUSES, "every notification exactly once across restarts");
+    assert!(system.dead_letters().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_a_valid_token_or_role_are_refused_with_problems() {
+    let system = System::start().await;
+    let cast = Cast::new(&system).await;
+    let none = system.call(reqwest::Method::GET, "/orders", None, None).await;
+    assert_eq!((none.status, none.content_type.as_str()), (401, "application/problem+json"));
+    assert_eq!(system.get("/orders", "not.a.token").await.status, 401);
+    let as_rider = system.post("/orders", &cast.rider, Some(json!({}))).await;
+    assert_eq!(as_rider.status, 403);
+    assert_eq!(system.get("/nowhere", &cast.customer).await.status, 404);
+    let wrong_method = system.call(reqwest::Method::DELETE, "/orders", Some(&cast.customer), None).await;
+    assert_eq!(wrong_method.status, 405);
+    let declined = system
+        .post(
+            "/orders",
+            &cast.customer,
+            Some(json!({ "storeId": "store-x", "items": [], "region": REGION, "address": "x", "paymentToken": "tok_visa" })),
+        )
+        .await;
+    assert_eq!(declined.status, 404, "unknown store: {declined:?}");
+}

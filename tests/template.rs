@@ -1,0 +1,146 @@
+//! template.yaml is the single source of wiring: these tests hold it, the
+//! function binaries, the registry and the documented API to each other.
+
+use food_delivery::repository;
+use functions::registry::{self, FUNCTIONS, Handler};
+use local::template::Wiring;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+fn wiring() -> Wiring {
+    Wiring::load(&repository().join("template.yaml")).expect("template.yaml parses")
+}
+
+#[test]
+fn every_binary_is_a_template_function_and_every_template_function_a_binary() {
+    let binaries: BTreeSet<String> = std::fs::read_dir(repository().join("functions/src/bin"))
+        .expect("functions/src/bin exists")
+        .filter_map(|entry| entry.ok()?.path().file_stem()?.to_str().map(str::to_owned))
+        .collect();
+    let declared: BTreeSet<String> = wiring().functions.iter().map(|f| f.binary.clone()).collect();
+    let registered: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.to_string()).collect();
+    assert_eq!(binaries, declared, "functions/src/bin vs template.yaml");
+    assert_eq!(registered, declared, "registry::FUNCTIONS vs template.yaml");
+}
+
+#[test]
+fn each_function_is_wired_to_what_its_handler_expects() {
+    for function in wiring().functions {
+        let handler = registry::handler(&function.binary).unwrap_or_else(|| panic!("{} has no handler", function.binary));
+        let (routes, rules, stream) = (!function.routes.is_empty(), !function.rules.is_empty(), function.reads_stream);
+        match handler {
+            Handler::Http(_) => assert!(routes && !rules && !stream, "{} is an HTTP function", function.binary),
+            Handler::Event(_) => assert!(rules && !routes && !stream, "{} is an event function", function.binary),
+            Handler::Stream(_) => assert!(stream && !routes && !rules, "{} is the stream function", function.binary),
+        }
+    }
+}
+
+#[test]
+fn the_routes_are_exactly_the_documented_api() {
+    let documented: BTreeSet<&str> = [
+        "POST /stores",
+        "PUT /stores/{storeId}/menu",
+        "POST /stores/{storeId}/open",
+        "POST /stores/{storeId}/close",
+        "GET /stores",
+        "GET /stores/{storeId}",
+        "POST /orders",
+        "GET /orders",
+        "GET /orders/{orderId}",
+        "POST /orders/{orderId}/cancel",
+        "GET /stores/{storeId}/orders",
+        "POST /stores/{storeId}/orders/{orderId}/accept",
+        "POST /stores/{storeId}/orders/{orderId}/reject",
+        "POST /stores/{storeId}/orders/{orderId}/start-cooking",
+        "POST /stores/{storeId}/orders/{orderId}/finish-cooking",
+        "GET /deliveries",
+        "POST /deliveries/{orderId}/pick",
+        "POST /deliveries/{orderId}/complete",
+        "POST /deliveries/{orderId}/accident",
+        "GET /stores/{storeId}/popular-menus",
+    ]
+    .into_iter()
+    .collect();
+    let wiring = wiring();
+    let routes: Vec<String> = wiring.functions.iter().flat_map(|f| f.routes.iter().map(|r| r.key())).collect();
+    let unique: BTreeSet<&str> = routes.iter().map(String::as_str).collect();
+    assert_eq!(unique.len(), routes.len(), "a route is served twice");
+    assert_eq!(unique, documented);
+}
+
+/// Which functions each event reaches, by the template's own rules.
+fn receivers(source: &str, detail_type: &str) -> BTreeSet<String> {
+    let event = json!({
+        "version": "0", "id": "1", "detail-type": detail_type, "source": source, "account": "0",
+        "time": "2026-11-22T00:00:00Z", "region": "local", "resources": [], "detail": {},
+    });
+    wiring()
+        .functions
+        .iter()
+        .filter(|f| f.rules.iter().any(|rule| rule.pattern.matches(&event)))
+        .map(|f| f.binary.clone())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn the_rules_route_every_event_to_its_consumers() {
+    let order = ["notify-customer", "project-order-status", "project-store-queue"];
+    let with = |extra: &[&str]| set(&[&order[..], extra].concat());
+    let ordering = "food-delivery.ordering";
+    assert_eq!(receivers(ordering, "OrderPlaced"), with(&["project-popular-menus"]));
+    assert_eq!(receivers(ordering, "OrderAccepted"), with(&[]));
+    assert_eq!(receivers(ordering, "OrderRejected"), with(&["refund-payment"]));
+    assert_eq!(receivers(ordering, "CookingStarted"), with(&["dispatch-delivery"]));
+    assert_eq!(receivers(ordering, "CookingFinished"), with(&["dispatch-delivery"]));
+    assert_eq!(receivers(ordering, "OrderPickedUp"), with(&[]));
+    assert_eq!(receivers(ordering, "OrderDelivered"), with(&[]));
+    assert_eq!(receivers(ordering, "OrderCancelled"), with(&["refund-payment"]));
+    let delivery = "food-delivery.delivery";
+    assert_eq!(receivers(delivery, "DeliveryOpened"), set(&["project-delivery-board"]));
+    assert_eq!(receivers(delivery, "FoodReady"), set(&["project-delivery-board"]));
+    for progress in ["DeliveryPicked", "DeliveryCompleted", "AccidentReported"] {
+        assert_eq!(receivers(delivery, progress), set(&["project-delivery-board", "track-delivery"]), "{progress}");
+    }
+    assert_eq!(receivers("food-delivery.payment", "PaymentApproved"), set(&[]));
+    assert_eq!(receivers("food-delivery.payment", "PaymentRefunded"), set(&["project-order-status"]));
+    for change in ["StoreRegistered", "MenuChanged", "StoreOpened", "StoreClosed"] {
+        assert_eq!(receivers("food-delivery.catalog", change), set(&["project-catalog"]), "{change}");
+    }
+    assert_eq!(receivers("somebody.else", "OrderPlaced"), set(&[]));
+}
+
+#[test]
+fn exactly_one_function_reads_the_event_stream() {
+    let readers: Vec<String> = wiring().functions.into_iter().filter(|f| f.reads_stream).map(|f| f.binary).collect();
+    assert_eq!(readers, vec!["publish-events".to_owned()]);
+}
+
+#[test]
+fn every_policy_rule_retries_and_dead_letters() {
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repository().join("template.yaml")).expect("readable")).expect("yaml");
+    let resources = template["Resources"].as_mapping().expect("resources");
+    for (name, resource) in resources {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else { continue };
+        for (_, event) in events {
+            if event["Type"].as_str() == Some("EventBridgeRule") {
+                let properties = &event["Properties"];
+                assert!(properties["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(), "{name:?} has no retry policy");
+                assert_eq!(properties["DeadLetterConfig"]["Type"].as_str(), Some("SQS"), "{name:?} has no dead-letter queue");
+            }
+            if event["Type"].as_str() == Some("DynamoDB") {
+                let properties = &event["Properties"];
+                assert_eq!(properties["BisectBatchOnFunctionError"].as_bool(), Some(true), "{name:?}");
+                assert!(properties["MaximumRetryAttempts"].as_u64().is_some(), "{name:?}");
+                assert!(properties["DestinationConfig"]["OnFailure"].is_mapping(), "{name:?}");
+                let responses = properties["FunctionResponseTypes"].as_sequence().expect("response types");
+                assert!(responses.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures")), "{name:?}");
+            }
+        }
+    }
+}
