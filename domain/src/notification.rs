@@ -17,6 +17,7 @@ pub struct Notification {
     pub order_id: OrderId,
     /// The order's version after this change: delivery may reorder
     /// notifications, and this puts them back in order.
+    #[serde(default)]
     pub version: u64,
     pub event_type: String,
     pub status: OrderStatus,

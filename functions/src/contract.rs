@@ -1,1 +1,633 @@
-//! Filled in below.
+//! The port contract suite: what every adapter of a port must do, checked
+//! through the port trait alone. The embedded SQLite adapters pass it in this
+//! crate's tests; the DynamoDB, EventBridge and SNS adapters must pass the very
+//! same functions, so a handler never notices which adapter it runs on.
+//!
+//! Each public function runs every rule of one port and panics with a message
+//! naming the broken rule. It is test support kept in the library on purpose,
+//! so any crate's tests can call it:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use functions::{contract, embedded::Database};
+//! let database = Database::in_memory()?;
+//! contract::event_store(database.as_ref()).await;
+//! contract::view_store(database.as_ref()).await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every call works on fresh, unique ids, so the suite can run again and again
+//! against one shared database or table. On AWS, give it a table of its own:
+//! the events it writes are probes (aggregate type `ContractProbe`), not
+//! domain events, and must never reach a live event bus.
+//!
+//! Where a rule needs to see an effect the port itself does not report (what a
+//! customer actually received, how many refunds a charge has), the caller
+//! passes a small observation closure that looks at the real backend.
+
+use crate::ports::{
+    AppendStream, ChargeRequest, EventStore, LoadedStream, Notifier, PaymentError, PaymentGateway, Sent, Snapshot, StoreError, ViewDoc,
+    ViewError, ViewStore,
+};
+use crate::registry::BoxFuture;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use domain::notification::Notification;
+use domain::ordering::{Order, OrderEvent};
+use domain::{CustomerId, Envelope, Metadata, Money, OrderId, StoreId};
+use serde_json::{Value, json};
+
+/// The aggregate type of every stream the suite writes.
+pub const PROBE_TYPE: &str = "ContractProbe";
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+// ================================================================ event store
+
+/// Runs every event store rule.
+pub async fn event_store(store: &dyn EventStore) {
+    unknown_stream_loads_empty(store).await;
+    appended_events_load_exactly(store).await;
+    wrong_expected_version_conflicts_and_writes_nothing(store).await;
+    concurrent_appends_at_one_version_let_exactly_one_win(store).await;
+    multi_stream_append_is_all_or_nothing(store).await;
+    multi_stream_append_writes_every_stream(store).await;
+    snapshot_replaces_the_events_it_covers(store).await;
+    long_stream_loads_completely_in_order(store).await;
+    aggregate_types_separate_streams(store).await;
+    versions_that_do_not_follow_are_refused(store).await;
+}
+
+/// A JSON payload that exercises what a lossy encoding would get wrong:
+/// nesting, unicode and escapes, the integer extremes, exact decimals,
+/// empty containers, empty strings and nulls.
+fn awkward_data(n: u64) -> Value {
+    json!({
+        "n": n,
+        "text": "smørrebrød – 寿司 🍣 \"quoted\" \\ back\nslash\ttab",
+        "empty": "",
+        "nothing": null,
+        "flags": [true, false],
+        "max": u64::MAX,
+        "min": i64::MIN,
+        "half": 2.5,
+        "nested": { "list": [1, [2, [3, {}]], []], "object": {} },
+    })
+}
+
+/// An envelope for `version` of a probe stream. Times keep sub-second
+/// precision (an adapter must not round them).
+fn probe_event(aggregate_type: &str, aggregate_id: &str, version: u64, data: Value) -> Envelope {
+    let time: DateTime<Utc> = Utc.with_ymd_and_hms(2025, 3, 14, 15, 9, 26).unwrap() + Duration::nanoseconds(535_897_932);
+    Envelope {
+        event_id: domain::envelope::event_id(aggregate_type, aggregate_id, version),
+        event_type: if version % 2 == 1 { "ProbeOdd".into() } else { "ProbeEven".into() },
+        event_version: 1 + (version % 3) as u32,
+        aggregate_type: aggregate_type.to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
+        version,
+        correlation_id: format!("correlation-{aggregate_id}"),
+        causation_id: format!("request/{aggregate_id}/{version}"),
+        time: time + Duration::milliseconds(version as i64),
+        data,
+    }
+}
+
+/// Events `first..=last` of a probe stream.
+fn probe_events(aggregate_id: &str, first: u64, last: u64) -> Vec<Envelope> {
+    (first..=last).map(|version| probe_event(PROBE_TYPE, aggregate_id, version, awkward_data(version))).collect()
+}
+
+fn write(aggregate_id: &str, expected_version: u64, events: Vec<Envelope>) -> AppendStream {
+    AppendStream { aggregate_type: PROBE_TYPE.to_owned(), aggregate_id: aggregate_id.to_owned(), expected_version, events, snapshot: None }
+}
+
+async fn load(store: &dyn EventStore, aggregate_type: &str, aggregate_id: &str) -> LoadedStream {
+    store.load(aggregate_type, aggregate_id).await.unwrap_or_else(|error| panic!("loading {aggregate_type}-{aggregate_id} failed: {error}"))
+}
+
+async fn append_ok(store: &dyn EventStore, streams: Vec<AppendStream>, rule: &str) {
+    if let Err(error) = store.append(streams).await {
+        panic!("{rule}: a valid append failed: {error}");
+    }
+}
+
+/// A stream that was never written loads as nothing: no snapshot, no events.
+async fn unknown_stream_loads_empty(store: &dyn EventStore) {
+    let loaded = load(store, PROBE_TYPE, &unique("never-written")).await;
+    assert_eq!(loaded, LoadedStream::default(), "an unknown stream must load with no snapshot and no events");
+}
+
+/// Appending to a new stream at expected version 0 stores the envelopes, and
+/// loading gives them back exactly: every field, the data JSON equal.
+async fn appended_events_load_exactly(store: &dyn EventStore) {
+    let id = unique("exact");
+    let events = probe_events(&id, 1, 3);
+    append_ok(store, vec![write(&id, 0, events.clone())], "append to a new stream").await;
+    let loaded = load(store, PROBE_TYPE, &id).await;
+    assert_eq!(loaded.snapshot, None, "a stream written without a snapshot must load without one");
+    assert_eq!(loaded.events.len(), events.len(), "every appended event must load back");
+    for (got, sent) in loaded.events.iter().zip(&events) {
+        assert_eq!(got, sent, "an event must load back exactly as appended (every field, data JSON equal)");
+    }
+}
+
+/// An append at a version the stream is not at fails with `Conflict` (behind
+/// it, ahead of it, or 0 on an existing stream) and writes nothing.
+async fn wrong_expected_version_conflicts_and_writes_nothing(store: &dyn EventStore) {
+    let id = unique("conflict");
+    let original = probe_events(&id, 1, 2);
+    append_ok(store, vec![write(&id, 0, original.clone())], "seed the stream").await;
+    for expected in [0, 1, 3, 7] {
+        let events =
+            (expected + 1..=expected + 2).map(|version| probe_event(PROBE_TYPE, &id, version, json!({ "intruder": expected }))).collect();
+        match store.append(vec![write(&id, expected, events)]).await {
+            Err(StoreError::Conflict(_)) => {}
+            other => panic!("appending at expected version {expected} to a stream at version 2 must be a Conflict, got {other:?}"),
+        }
+    }
+    let loaded = load(store, PROBE_TYPE, &id).await;
+    assert_eq!(loaded.events, original, "a conflicting append must write nothing");
+}
+
+/// Two appends racing at the same expected version: exactly one wins, and the
+/// stream holds the winner's events only. (On DynamoDB a failed condition and
+/// a transaction conflict must both come back as `Conflict`.)
+async fn concurrent_appends_at_one_version_let_exactly_one_win(store: &dyn EventStore) {
+    let id = unique("race");
+    append_ok(store, vec![write(&id, 0, probe_events(&id, 1, 1))], "seed the stream").await;
+    let contender = |name: &str| {
+        let events = (2..=3).map(|version| probe_event(PROBE_TYPE, &id, version, json!({ "writer": name }))).collect();
+        write(&id, 1, events)
+    };
+    let (left, right) = (contender("left"), contender("right"));
+    let (left_events, right_events) = (left.events.clone(), right.events.clone());
+    let (left, right) = tokio::join!(store.append(vec![left]), store.append(vec![right]));
+    let winner = match (&left, &right) {
+        (Ok(()), Err(StoreError::Conflict(_))) => left_events,
+        (Err(StoreError::Conflict(_)), Ok(())) => right_events,
+        _ => panic!("of two appends at the same expected version exactly one must succeed and the other conflict: {left:?}, {right:?}"),
+    };
+    let loaded = load(store, PROBE_TYPE, &id).await;
+    assert_eq!(loaded.events[1..], winner[..], "the stream must hold exactly the winning append's events");
+    assert_eq!(loaded.events.len(), 3, "the losing append must write nothing");
+}
+
+/// An append to several streams where one conflicts writes none of them:
+/// neither the events nor the snapshot of the streams that would have fit.
+async fn multi_stream_append_is_all_or_nothing(store: &dyn EventStore) {
+    let (fresh, busy) = (unique("atomic-fresh"), unique("atomic-busy"));
+    let busy_events = probe_events(&busy, 1, 2);
+    append_ok(store, vec![write(&busy, 0, busy_events.clone())], "seed the busy stream").await;
+    let mut fits = write(&fresh, 0, probe_events(&fresh, 1, 2));
+    fits.snapshot = Some(Snapshot { version: 2, state: json!({ "fits": true }) });
+    let stale = write(&busy, 1, probe_events(&busy, 2, 2));
+    match store.append(vec![fits, stale]).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a multi-stream append with one stale stream must be a Conflict, got {other:?}"),
+    }
+    assert_eq!(
+        load(store, PROBE_TYPE, &fresh).await,
+        LoadedStream::default(),
+        "a multi-stream append that conflicts must not write the streams that would have fit"
+    );
+    assert_eq!(load(store, PROBE_TYPE, &busy).await.events, busy_events, "the conflicting stream must be unchanged");
+}
+
+/// An append to several streams that all fit writes every one of them.
+async fn multi_stream_append_writes_every_stream(store: &dyn EventStore) {
+    let (first, second) = (unique("together-1"), unique("together-2"));
+    let (first_events, second_events) = (probe_events(&first, 1, 1), probe_events(&second, 1, 2));
+    append_ok(store, vec![write(&first, 0, first_events.clone()), write(&second, 0, second_events.clone())], "a multi-stream append").await;
+    assert_eq!(load(store, PROBE_TYPE, &first).await.events, first_events, "the first stream of a multi-stream append");
+    assert_eq!(load(store, PROBE_TYPE, &second).await.events, second_events, "the second stream of a multi-stream append");
+}
+
+/// A snapshot written with an append is what load returns, followed by only
+/// the events after it; a newer snapshot replaces the older one.
+async fn snapshot_replaces_the_events_it_covers(store: &dyn EventStore) {
+    let id = unique("snapshot");
+    append_ok(store, vec![write(&id, 0, probe_events(&id, 1, 3))], "append before the snapshot").await;
+    let first = Snapshot { version: 5, state: json!({ "state": "after five", "items": [1, 2, 3, 4, 5] }) };
+    let mut with_snapshot = write(&id, 3, probe_events(&id, 4, 5));
+    with_snapshot.snapshot = Some(first.clone());
+    append_ok(store, vec![with_snapshot], "append with a snapshot").await;
+    let loaded = load(store, PROBE_TYPE, &id).await;
+    assert_eq!(loaded.snapshot.as_ref(), Some(&first), "load must return the snapshot written with the append");
+    assert!(loaded.events.is_empty(), "load must return no event the snapshot covers, got versions {:?}", versions(&loaded));
+
+    let tail = probe_events(&id, 6, 7);
+    append_ok(store, vec![write(&id, 5, tail.clone())], "append after the snapshot").await;
+    let loaded = load(store, PROBE_TYPE, &id).await;
+    assert_eq!(loaded.snapshot.as_ref(), Some(&first), "a later append without a snapshot must keep the snapshot");
+    assert_eq!(loaded.events, tail, "load must return exactly the events after the snapshot");
+
+    let second = Snapshot { version: 8, state: json!({ "state": "after eight" }) };
+    let mut newer = write(&id, 7, probe_events(&id, 8, 8));
+    newer.snapshot = Some(second.clone());
+    append_ok(store, vec![newer], "append with a newer snapshot").await;
+    let loaded = load(store, PROBE_TYPE, &id).await;
+    assert_eq!(loaded.snapshot, Some(second), "a newer snapshot must replace the older one");
+    assert!(loaded.events.is_empty(), "nothing follows the newer snapshot, got versions {:?}", versions(&loaded));
+}
+
+fn versions(loaded: &LoadedStream) -> Vec<u64> {
+    loaded.events.iter().map(|event| event.version).collect()
+}
+
+/// A long stream loads completely and in version order: 150 events of about
+/// 7.5 KB each, more than 100 items and more than 1 MB, so an adapter that
+/// reads in pages (DynamoDB Query returns at most 1 MB) must follow them all.
+async fn long_stream_loads_completely_in_order(store: &dyn EventStore) {
+    const EVENTS: u64 = 150;
+    let id = unique("long");
+    let filler = "0123456789abcdef".repeat(470);
+    let event = |version: u64| probe_event(PROBE_TYPE, &id, version, json!({ "n": version, "filler": filler }));
+    // In appends of ten, as commands write: one write never holds 150 items.
+    for first in (1..=EVENTS).step_by(10) {
+        let events = (first..first + 10).map(event).collect();
+        append_ok(store, vec![write(&id, first - 1, events)], "append to a long stream").await;
+    }
+    let loaded = load(store, PROBE_TYPE, &id).await;
+    assert_eq!(versions(&loaded), (1..=EVENTS).collect::<Vec<_>>(), "a long stream must load every event, in version order");
+    for loaded in &loaded.events {
+        // Not assert_eq: printing 150 × 7.5 KB on failure would bury the message.
+        assert!(loaded == &event(loaded.version), "event {} of a long stream must load exactly", loaded.event_id);
+    }
+}
+
+/// The same aggregate id under two aggregate types names two streams.
+async fn aggregate_types_separate_streams(store: &dyn EventStore) {
+    let id = unique("shared-id");
+    let other_type = format!("{PROBE_TYPE}Twin");
+    let probe = probe_events(&id, 1, 2);
+    let twin: Vec<Envelope> = (1..=1).map(|version| probe_event(&other_type, &id, version, json!({ "twin": true }))).collect();
+    append_ok(store, vec![write(&id, 0, probe.clone())], "append to the first type").await;
+    let twin_write = AppendStream {
+        aggregate_type: other_type.clone(),
+        aggregate_id: id.clone(),
+        expected_version: 0,
+        events: twin.clone(),
+        snapshot: None,
+    };
+    append_ok(store, vec![twin_write], "append to the second type at version 0").await;
+    assert_eq!(load(store, PROBE_TYPE, &id).await.events, probe, "a stream must not see another type's events");
+    assert_eq!(load(store, &other_type, &id).await.events, twin, "the second type's stream must hold only its own events");
+}
+
+/// Events whose versions do not follow the expected version one by one, or
+/// that name another stream, are refused (`Refused`, not `Conflict`: it is the
+/// caller's bug, not a race) and nothing is written.
+async fn versions_that_do_not_follow_are_refused(store: &dyn EventStore) {
+    let id = unique("refused");
+    let seeded = probe_events(&id, 1, 1);
+    append_ok(store, vec![write(&id, 0, seeded.clone())], "seed the stream").await;
+    let other = unique("elsewhere");
+    let wrong: [(&str, Vec<Envelope>); 5] = [
+        ("a gap after the expected version", probe_events(&id, 3, 3)),
+        ("a repeat of the expected version", probe_events(&id, 1, 1)),
+        ("a gap inside the batch", vec![probe_events(&id, 2, 2).remove(0), probe_events(&id, 4, 4).remove(0)]),
+        ("versions out of order", probe_events(&id, 2, 3).into_iter().rev().collect()),
+        ("an event of another stream", probe_events(&other, 2, 2)),
+    ];
+    for (what, events) in wrong {
+        match store.append(vec![write(&id, 1, events)]).await {
+            Err(StoreError::Refused(_)) => {}
+            other => panic!("an append with {what} must be Refused, got {other:?}"),
+        }
+    }
+    assert_eq!(load(store, PROBE_TYPE, &id).await.events, seeded, "a refused append must write nothing");
+    assert_eq!(load(store, PROBE_TYPE, &other).await, LoadedStream::default(), "a refused append must write nothing");
+}
+
+// ================================================================= view store
+
+/// Runs every view store rule.
+pub async fn view_store(views: &dyn ViewStore) {
+    missing_document_is_none(views).await;
+    put_at_zero_creates_revision_one(views).await;
+    put_at_zero_on_an_existing_document_conflicts(views).await;
+    put_at_the_current_revision_advances_and_stale_ones_conflict(views).await;
+    put_at_a_revision_of_a_missing_document_conflicts(views).await;
+    concurrent_creates_let_exactly_one_win(views).await;
+    query_returns_exactly_the_partition_in_key_order(views).await;
+    document_moving_partition_is_found_only_under_the_new_one(views).await;
+    bodies_round_trip_exactly(views).await;
+}
+
+/// The view name the suite writes to, unique per call.
+fn probe_view() -> String {
+    unique("contract-view")
+}
+
+fn doc(key: &str, partition: &str, revision: u64, body: Value) -> ViewDoc {
+    ViewDoc { key: key.to_owned(), partition: partition.to_owned(), revision, body }
+}
+
+async fn get(views: &dyn ViewStore, view: &str, key: &str) -> Option<ViewDoc> {
+    views.get(view, key).await.unwrap_or_else(|error| panic!("get {view}/{key} failed: {error}"))
+}
+
+async fn put_ok(views: &dyn ViewStore, view: &str, doc: &ViewDoc, expected: u64, rule: &str) {
+    if let Err(error) = views.put(view, doc, expected).await {
+        panic!("{rule}: put of {view}/{} at expected revision {expected} failed: {error}", doc.key);
+    }
+}
+
+async fn query(views: &dyn ViewStore, view: &str, partition: &str) -> Vec<ViewDoc> {
+    views.query(view, partition).await.unwrap_or_else(|error| panic!("query {view}/{partition} failed: {error}"))
+}
+
+/// Getting a document that was never written gives `None`.
+async fn missing_document_is_none(views: &dyn ViewStore) {
+    let view = probe_view();
+    assert_eq!(get(views, &view, "missing").await, None, "a document never written must get as None");
+}
+
+/// A put at expected revision 0 creates the document at revision 1.
+async fn put_at_zero_creates_revision_one(views: &dyn ViewStore) {
+    let view = probe_view();
+    let created = doc("k", "p", 1, json!({ "count": 1 }));
+    put_ok(views, &view, &created, 0, "create").await;
+    assert_eq!(get(views, &view, "k").await, Some(created), "a created document must get back at revision 1 with its body");
+}
+
+/// A put at expected revision 0 on a document that exists is a `Conflict`
+/// and leaves it as it was.
+async fn put_at_zero_on_an_existing_document_conflicts(views: &dyn ViewStore) {
+    let view = probe_view();
+    let first = doc("k", "p", 1, json!({ "writer": "first" }));
+    put_ok(views, &view, &first, 0, "create").await;
+    match views.put(&view, &doc("k", "p", 1, json!({ "writer": "second" })), 0).await {
+        Err(ViewError::Conflict(_)) => {}
+        other => panic!("creating a document that exists must be a Conflict, got {other:?}"),
+    }
+    assert_eq!(get(views, &view, "k").await, Some(first), "a conflicting create must leave the document unchanged");
+}
+
+/// A put at the stored revision stores the next revision; a put at a stale
+/// revision is a `Conflict` and the stored document stays as it was.
+async fn put_at_the_current_revision_advances_and_stale_ones_conflict(views: &dyn ViewStore) {
+    let view = probe_view();
+    put_ok(views, &view, &doc("k", "p", 1, json!({ "step": 1 })), 0, "create").await;
+    let second = doc("k", "p", 2, json!({ "step": 2 }));
+    put_ok(views, &view, &second, 1, "update at the current revision").await;
+    assert_eq!(get(views, &view, "k").await, Some(second.clone()), "an update must store revision + 1 with the new body");
+    for stale in [1, 3] {
+        match views.put(&view, &doc("k", "p", stale + 1, json!({ "step": "stale" })), stale).await {
+            Err(ViewError::Conflict(_)) => {}
+            other => panic!("a put at revision {stale} on a document at revision 2 must be a Conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(get(views, &view, "k").await, Some(second), "a stale put must leave the stored document unchanged");
+}
+
+/// A put expecting a revision of a document that does not exist is a
+/// `Conflict` and creates nothing.
+async fn put_at_a_revision_of_a_missing_document_conflicts(views: &dyn ViewStore) {
+    let view = probe_view();
+    match views.put(&view, &doc("ghost", "p", 4, json!({})), 3).await {
+        Err(ViewError::Conflict(_)) => {}
+        other => panic!("updating a document that does not exist must be a Conflict, got {other:?}"),
+    }
+    assert_eq!(get(views, &view, "ghost").await, None, "a conflicting update must not create the document");
+}
+
+/// Two creates racing on one key: exactly one wins.
+async fn concurrent_creates_let_exactly_one_win(views: &dyn ViewStore) {
+    let view = probe_view();
+    let (left, right) = (doc("k", "p", 1, json!({ "writer": "left" })), doc("k", "p", 1, json!({ "writer": "right" })));
+    let (left_result, right_result) = tokio::join!(views.put(&view, &left, 0), views.put(&view, &right, 0));
+    let winner = match (&left_result, &right_result) {
+        (Ok(()), Err(ViewError::Conflict(_))) => left,
+        (Err(ViewError::Conflict(_)), Ok(())) => right,
+        _ => panic!("of two racing creates exactly one must succeed and the other conflict: {left_result:?}, {right_result:?}"),
+    };
+    assert_eq!(get(views, &view, "k").await, Some(winner), "the document must be the winner's");
+}
+
+/// A query returns exactly the documents of one partition of one view, in key
+/// order (byte order of the key, as DynamoDB sorts string keys), whatever
+/// order they were written in.
+async fn query_returns_exactly_the_partition_in_key_order(views: &dyn ViewStore) {
+    let (view, other_view) = (probe_view(), probe_view());
+    let (partition, neighbour) = (unique("partition"), unique("neighbour"));
+    for key in ["b", "a2", "B", "a10", "a"] {
+        put_ok(views, &view, &doc(key, &partition, 1, json!({ "key": key })), 0, "fill the partition").await;
+    }
+    put_ok(views, &view, &doc("a1", &neighbour, 1, json!({})), 0, "fill a neighbouring partition").await;
+    put_ok(views, &other_view, &doc("a0", &partition, 1, json!({})), 0, "fill the same partition of another view").await;
+    let found = query(views, &view, &partition).await;
+    let keys: Vec<&str> = found.iter().map(|doc| doc.key.as_str()).collect();
+    assert_eq!(keys, ["B", "a", "a10", "a2", "b"], "a query must return exactly the partition's documents, in key order");
+    for found in &found {
+        assert_eq!(found, &doc(&found.key, &partition, 1, json!({ "key": found.key })), "a queried document must be complete");
+    }
+    assert!(query(views, &view, &unique("empty")).await.is_empty(), "an empty partition must query as nothing");
+}
+
+/// A document rewritten under another partition is found only under the new one.
+async fn document_moving_partition_is_found_only_under_the_new_one(views: &dyn ViewStore) {
+    let view = probe_view();
+    let (old, new) = (unique("old"), unique("new"));
+    put_ok(views, &view, &doc("mover", &old, 1, json!({ "at": "old" })), 0, "create in the old partition").await;
+    let moved = doc("mover", &new, 2, json!({ "at": "new" }));
+    put_ok(views, &view, &moved, 1, "move to the new partition").await;
+    assert!(query(views, &view, &old).await.is_empty(), "a moved document must no longer be found under its old partition");
+    assert_eq!(query(views, &view, &new).await, vec![moved.clone()], "a moved document must be found under its new partition");
+    assert_eq!(get(views, &view, "mover").await, Some(moved), "a moved document must get with its new partition");
+}
+
+/// JSON bodies come back exactly as written, by get and by query.
+async fn bodies_round_trip_exactly(views: &dyn ViewStore) {
+    let view = probe_view();
+    let partition = unique("bodies");
+    let bodies = [
+        awkward_data(7),
+        json!({ "timeline": [{ "version": 1, "status": "placed" }, { "version": 2, "note": null }], "": "empty key" }),
+        json!([1, "two", { "three": [3.25] }]),
+        json!("just a string"),
+        json!(null),
+    ];
+    for (index, body) in bodies.iter().enumerate() {
+        let key = format!("body-{index}");
+        put_ok(views, &view, &doc(&key, &partition, 1, body.clone()), 0, "write a body").await;
+        let stored = get(views, &view, &key).await.map(|doc| doc.body);
+        assert_eq!(stored.as_ref(), Some(body), "a body must get back exactly as written");
+    }
+    let queried: Vec<Value> = query(views, &view, &partition).await.into_iter().map(|doc| doc.body).collect();
+    assert_eq!(queried, bodies.to_vec(), "bodies must query back exactly as written");
+}
+
+// =================================================================== notifier
+
+/// Runs every notifier rule. `sent_to(customer)` must return what the
+/// customer really received (locally the stored messages; on AWS, for example,
+/// what a test subscription of the topic collected), in any order.
+pub async fn notifier(notifier: &dyn Notifier, sent_to: impl Fn(&str) -> BoxFuture<'static, Vec<Notification>>) {
+    first_notification_is_new(notifier, &sent_to).await;
+    same_id_again_is_a_duplicate_and_sent_once(notifier, &sent_to).await;
+    different_ids_are_different_notifications(notifier, &sent_to).await;
+}
+
+/// The notification of event `version` of a fresh order of `customer`, made
+/// as the notify-customer policy makes it (so its id is the event's id).
+fn notification(customer: &str, order_id: &str, version: u64) -> Notification {
+    let (customer_id, store_id) = (CustomerId(customer.to_owned()), StoreId("store-contract".into()));
+    let event = match version {
+        2 => OrderEvent::OrderAccepted { customer_id, store_id },
+        _ => OrderEvent::OrderRejected { customer_id, store_id, reason: format!("smørrebrød 🍣 sold out ({version})") },
+    };
+    let meta = Metadata {
+        correlation_id: order_id.to_owned(),
+        causation_id: "request/contract".into(),
+        time: Utc.with_ymd_and_hms(2025, 3, 14, 15, 9, 26).unwrap() + Duration::milliseconds(535),
+    };
+    let envelope = Envelope::wrap::<Order>(order_id, version, &event, &meta);
+    domain::notification::for_order_event(&envelope, &event)
+}
+
+async fn notify(notifier: &dyn Notifier, notification: &Notification) -> Sent {
+    notifier.notify(notification).await.unwrap_or_else(|error| panic!("notify {} failed: {error}", notification.id))
+}
+
+async fn received(sent_to: &impl Fn(&str) -> BoxFuture<'static, Vec<Notification>>, customer: &str) -> Vec<Notification> {
+    let mut received = sent_to(customer).await;
+    received.sort_by(|a, b| a.id.cmp(&b.id));
+    received
+}
+
+/// The first notification with an id is sent (`Sent::New`) and received as sent.
+async fn first_notification_is_new(notifier: &dyn Notifier, sent_to: &impl Fn(&str) -> BoxFuture<'static, Vec<Notification>>) {
+    let customer = unique("customer");
+    let first = notification(&customer, &unique("order"), 2);
+    assert_eq!(notify(notifier, &first).await, Sent::New, "the first notification with an id must be Sent::New");
+    assert_eq!(received(sent_to, &customer).await, vec![first], "the customer must receive the notification as sent");
+}
+
+/// The same id again is `Sent::Duplicate` and the customer has it once.
+async fn same_id_again_is_a_duplicate_and_sent_once(
+    notifier: &dyn Notifier,
+    sent_to: &impl Fn(&str) -> BoxFuture<'static, Vec<Notification>>,
+) {
+    let customer = unique("customer");
+    let once = notification(&customer, &unique("order"), 2);
+    assert_eq!(notify(notifier, &once).await, Sent::New, "the first notification with an id must be Sent::New");
+    assert_eq!(notify(notifier, &once).await, Sent::Duplicate, "the same notification id again must be Sent::Duplicate");
+    assert_eq!(received(sent_to, &customer).await, vec![once], "a repeated notification must reach the customer once");
+}
+
+/// Two different ids are two notifications, both received.
+async fn different_ids_are_different_notifications(
+    notifier: &dyn Notifier,
+    sent_to: &impl Fn(&str) -> BoxFuture<'static, Vec<Notification>>,
+) {
+    let (customer, order_id) = (unique("customer"), unique("order"));
+    let mut both = vec![notification(&customer, &order_id, 2), notification(&customer, &order_id, 3)];
+    for one in &both {
+        assert_eq!(notify(notifier, one).await, Sent::New, "a notification with a new id must be Sent::New");
+    }
+    both.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(received(sent_to, &customer).await, both, "two notification ids must reach the customer as two messages");
+}
+
+// ============================================================ payment gateway
+
+/// The payment tokens of the processor under test. Tokens are the processor's
+/// own test-mode cards: `SIMULATED` are those of the embedded
+/// `SimulatedProcessor`; a real adapter's test run passes its sandbox's tokens
+/// (for Stripe's test mode, `tok_visa` and `tok_chargeDeclined`).
+#[derive(Debug, Clone, Copy)]
+pub struct TestTokens {
+    /// Always approved.
+    pub approved: &'static str,
+    /// Always declined by the card issuer.
+    pub declined: &'static str,
+}
+
+impl TestTokens {
+    pub const SIMULATED: TestTokens = TestTokens { approved: "tok_visa", declined: "tok_decline" };
+}
+
+/// Runs every payment gateway rule. `refunds_of(charge_id)` must say how
+/// many refunds the processor really recorded for a charge (the simulator's
+/// ledger; a sandbox's refund list).
+pub async fn payment_gateway(gateway: &dyn PaymentGateway, tokens: TestTokens, refunds_of: impl Fn(&str) -> BoxFuture<'static, usize>) {
+    approved_token_charges(gateway, tokens).await;
+    declined_token_is_declined(gateway, tokens).await;
+    same_order_charged_twice_is_one_charge(gateway, tokens).await;
+    refunding_twice_refunds_once(gateway, tokens, &refunds_of).await;
+    refunding_an_unknown_charge_fails(gateway).await;
+}
+
+fn charge_request(token: &str, cents: u64) -> ChargeRequest {
+    ChargeRequest {
+        order_id: OrderId(unique("order")),
+        customer_id: CustomerId(unique("customer")),
+        token: token.to_owned(),
+        amount: Money(cents),
+    }
+}
+
+async fn charge_ok(gateway: &dyn PaymentGateway, request: &ChargeRequest) -> String {
+    match gateway.charge(request).await {
+        Ok(receipt) => {
+            assert!(!receipt.charge_id.is_empty(), "an approved charge must have a charge id");
+            receipt.charge_id
+        }
+        Err(error) => panic!("charging the approved token {} must succeed: {error}", request.token),
+    }
+}
+
+/// A charge with an approved token succeeds with a charge id.
+async fn approved_token_charges(gateway: &dyn PaymentGateway, tokens: TestTokens) {
+    charge_ok(gateway, &charge_request(tokens.approved, 1250)).await;
+}
+
+/// A charge with a declined token is `Declined` (the customer's card, not an
+/// outage: it must not be retried).
+async fn declined_token_is_declined(gateway: &dyn PaymentGateway, tokens: TestTokens) {
+    match gateway.charge(&charge_request(tokens.declined, 1250)).await {
+        Err(PaymentError::Declined(_)) => {}
+        other => panic!("charging the declined token {} must be Declined, got {other:?}", tokens.declined),
+    }
+}
+
+/// The order id is the idempotency key: charging one order twice returns the
+/// same charge id, so a retried request never charges twice.
+async fn same_order_charged_twice_is_one_charge(gateway: &dyn PaymentGateway, tokens: TestTokens) {
+    let request = charge_request(tokens.approved, 990);
+    let first = charge_ok(gateway, &request).await;
+    let again = charge_ok(gateway, &request).await;
+    assert_eq!(first, again, "charging the same order twice must return the same charge id");
+    let other = charge_ok(gateway, &charge_request(tokens.approved, 990)).await;
+    assert_ne!(first, other, "two orders must be two charges");
+}
+
+/// Refunding a charge twice succeeds both times and returns the money once.
+async fn refunding_twice_refunds_once(
+    gateway: &dyn PaymentGateway,
+    tokens: TestTokens,
+    refunds_of: &impl Fn(&str) -> BoxFuture<'static, usize>,
+) {
+    let request = charge_request(tokens.approved, 2400);
+    let charge_id = charge_ok(gateway, &request).await;
+    assert_eq!(refunds_of(&charge_id).await, 0, "a fresh charge must have no refund");
+    for attempt in ["first", "second"] {
+        if let Err(error) = gateway.refund(&charge_id, request.amount).await {
+            panic!("the {attempt} refund of a charge must succeed: {error}");
+        }
+    }
+    assert_eq!(refunds_of(&charge_id).await, 1, "refunding a charge twice must refund it once");
+}
+
+/// Refunding a charge the processor never made fails as `Declined`: a
+/// permanent refusal, not an outage to retry.
+async fn refunding_an_unknown_charge_fails(gateway: &dyn PaymentGateway) {
+    match gateway.refund(&unique("ch_unknown"), Money(100)).await {
+        Err(PaymentError::Declined(_)) => {}
+        other => panic!("refunding an unknown charge must be Declined, got {other:?}"),
+    }
+}

@@ -94,7 +94,7 @@ async fn issue_token(State(api): State<Arc<Api>>, body: Body) -> Response {
     }
     let ttl = request.ttl_seconds.unwrap_or(TOKEN_TTL_SECONDS);
     let now = Utc::now().timestamp();
-    let token = api.issuer.issue(&request.sub, &[request.role.clone()], now, ttl);
+    let token = api.issuer.issue(&request.sub, std::slice::from_ref(&request.role), now, ttl);
     axum::Json(json!({ "token": token, "sub": request.sub, "role": request.role, "expiresAt": now.saturating_add(ttl) })).into_response()
 }
 

@@ -33,6 +33,8 @@ pub async fn complete_delivery(deps: &Deps, request: Request) -> Result<Response
 
 /// `POST /deliveries/{orderId}/accident`
 pub async fn report_accident(deps: &Deps, request: Request) -> Result<Response, Problem> {
+    // Who is asking comes before what they sent: 401/403 before 400.
+    http::caller(&request)?.require(Role::Rider)?;
     let input: AccidentInput = http::body(&request)?;
     ride(deps, &request, |rider_id| DeliveryCommand::ReportAccident { rider_id, description: input.description.clone() }).await
 }

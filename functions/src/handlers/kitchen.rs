@@ -4,7 +4,7 @@ use super::ordering::order_answer;
 use super::owned_store;
 use crate::command::execute;
 use crate::deps::Deps;
-use crate::http::{self, Problem, Request, Response};
+use crate::http::{self, Problem, Request, Response, Role};
 use domain::StoreId;
 use domain::kitchen::KitchenCommand;
 use domain::ordering::{Order, OrderCommand};
@@ -23,6 +23,8 @@ pub async fn accept_order(deps: &Deps, request: Request) -> Result<Response, Pro
 
 /// `POST /stores/{storeId}/orders/{orderId}/reject`
 pub async fn reject_order(deps: &Deps, request: Request) -> Result<Response, Problem> {
+    // Who is asking comes before what they sent: 401/403 before 400.
+    http::caller(&request)?.require(Role::Owner)?;
     let input: RejectInput = http::body(&request)?;
     work_order(deps, &request, KitchenCommand::Reject { reason: input.reason }).await
 }

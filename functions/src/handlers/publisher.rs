@@ -78,7 +78,9 @@ async fn publish(deps: &Deps, entries: &[(String, BusEntry)]) -> Option<String> 
                 break;
             }
         }
-        if let Some((sequence, _)) = pending.iter().min_by(|a, b| a.0.cmp(&b.0)) {
+        // `pending` keeps stream order. Not the smallest sequence number as
+        // text: they are decimal strings of 21 to 40 digits, and "100" < "99".
+        if let Some((sequence, _)) = pending.first() {
             return Some(sequence.clone());
         }
     }
