@@ -4,15 +4,16 @@
 //! runs the same on Lambda, in tests and in the local runner.
 
 pub mod command;
-pub mod contract;
 pub mod deps;
 pub mod embedded;
 pub mod handlers;
 pub mod http;
 pub mod item;
 pub mod lambda;
-pub mod ports;
 pub mod registry;
 
 pub use deps::{Deps, Settings};
+/// The ports and their contract suite, re-exported so handlers say `crate::ports`.
+pub use ::ports;
+pub use ::ports::contract;
 pub use registry::{FUNCTIONS, Handler, HandlerError};

@@ -12,11 +12,9 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use domain::{DecodeError, Envelope, Event};
 use serde_json::Value;
-use std::future::Future;
-use std::pin::Pin;
 use thiserror::Error;
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use ports::BoxFuture;
 pub type HttpHandler = for<'a> fn(&'a Deps, Request) -> BoxFuture<'a, Result<Response, Problem>>;
 pub type EventHandler = for<'a> fn(&'a Deps, EventBridgeEvent<Value>) -> BoxFuture<'a, Result<(), HandlerError>>;
 pub type StreamHandler = for<'a> fn(&'a Deps, StreamBatch) -> BoxFuture<'a, Result<DynamoDbEventResponse, HandlerError>>;

@@ -9,7 +9,8 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use functions::{contract, embedded::Database};
+//! use functions::embedded::Database;
+//! use ports::contract;
 //! let database = Database::in_memory()?;
 //! contract::event_store(database.as_ref()).await;
 //! contract::view_store(database.as_ref()).await;
@@ -26,11 +27,11 @@
 //! customer actually received, how many refunds a charge has), the caller
 //! passes a small observation closure that looks at the real backend.
 
-use crate::ports::{
+use crate::{
     AppendStream, ChargeRequest, EventStore, LoadedStream, Notifier, PaymentError, PaymentGateway, Sent, Snapshot, StoreError, ViewDoc,
     ViewError, ViewStore,
 };
-use crate::registry::BoxFuture;
+use crate::BoxFuture;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::notification::Notification;
 use domain::ordering::{Order, OrderEvent};

@@ -1,6 +1,9 @@
 //! Ports: the small traits the handlers need from the outside world. Each has
-//! an embedded adapter (`crate::embedded`) and an AWS adapter, and both must
-//! pass the same contract suite (`crate::contract`).
+//! an embedded adapter (`functions::embedded`) and an AWS adapter
+//! (`aws-adapters`), and every adapter must pass the same contract suite
+//! (`contract`). A crate of its own so both adapter crates can depend on it.
+
+pub mod contract;
 
 mod event_bus;
 mod event_store;
@@ -13,3 +16,6 @@ pub use event_store::{AppendStream, EventStore, LoadedStream, Snapshot, StoreErr
 pub use notifier::{NotifyError, Notifier, Sent};
 pub use payment_gateway::{ChargeReceipt, ChargeRequest, PaymentError, PaymentGateway};
 pub use view_store::{ViewDoc, ViewError, ViewStore};
+
+/// A boxed, sendable future: what the contract's observation hooks return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
