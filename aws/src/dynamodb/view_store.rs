@@ -1,0 +1,136 @@
+//! The view store on one DynamoDB table (the template's `ViewTable`): one item
+//! per document, `pk` = `{view}#{key}`, found by partition through the GSI
+//! `by-partition` (`gsi1pk` = `{view}#{partition}`, `gsi1sk` = key). Every
+//! put is conditioned on the revision it read.
+
+use super::error::describe;
+use super::item::number;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use ports::{ViewDoc, ViewError, ViewStore};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The GSI that finds a view's documents by partition, in key order.
+pub const BY_PARTITION: &str = "by-partition";
+
+pub struct DynamoViewStore {
+    pub client: Client,
+    pub table: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ViewItem {
+    pk: String,
+    gsi1pk: String,
+    /// The document's key.
+    gsi1sk: String,
+    revision: u64,
+    /// The body as JSON text: exact, and no DynamoDB number limits.
+    body: String,
+}
+
+fn scoped(view: &str, name: &str) -> String {
+    format!("{view}#{name}")
+}
+
+impl DynamoViewStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoViewStore { client, table: table.into() }
+    }
+
+    fn decode(&self, view: &str, item: HashMap<String, AttributeValue>) -> Result<ViewDoc, ViewError> {
+        let corrupt = |reason: String| {
+            tracing::error!(table = %self.table, view, reason, "stored view document does not decode");
+            ViewError::Corrupt(format!("{view}: {reason}"))
+        };
+        let item: ViewItem = serde_dynamo::from_item(item).map_err(|error| corrupt(error.to_string()))?;
+        let partition = item
+            .gsi1pk
+            .strip_prefix(&scoped(view, ""))
+            .ok_or_else(|| corrupt(format!("{} has partition {} of another view", item.pk, item.gsi1pk)))?
+            .to_owned();
+        let body = serde_json::from_str(&item.body).map_err(|error| corrupt(format!("body of {}: {error}", item.pk)))?;
+        Ok(ViewDoc { key: item.gsi1sk, partition, revision: item.revision, body })
+    }
+
+    fn unavailable(&self, what: &str, view: &str, reason: String) -> ViewError {
+        tracing::warn!(table = %self.table, view, reason, "could not {what}");
+        ViewError::Unavailable(format!("{what} {view}: {reason}"))
+    }
+}
+
+#[async_trait]
+impl ViewStore for DynamoViewStore {
+    async fn get(&self, view: &str, key: &str) -> Result<Option<ViewDoc>, ViewError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(scoped(view, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| self.unavailable("get from", view, describe(&error)))?;
+        output.item.map(|item| self.decode(view, item)).transpose()
+    }
+
+    async fn put(&self, view: &str, doc: &ViewDoc, expected_revision: u64) -> Result<(), ViewError> {
+        let item = ViewItem {
+            pk: scoped(view, &doc.key),
+            gsi1pk: scoped(view, &doc.partition),
+            gsi1sk: doc.key.clone(),
+            revision: expected_revision + 1,
+            body: doc.body.to_string(),
+        };
+        let item = serde_dynamo::to_item(item).map_err(|error| self.unavailable("encode for", view, error.to_string()))?;
+        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let request = if expected_revision == 0 {
+            request.condition_expression("attribute_not_exists(pk)")
+        } else {
+            request.condition_expression("revision = :expected").expression_attribute_values(":expected", number(expected_revision))
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_) | PutItemError::TransactionConflictException(_)) => {
+                    tracing::debug!(table = %self.table, view, key = doc.key, expected_revision, "view put lost a race");
+                    Err(ViewError::Conflict(format!("{view}/{}", doc.key)))
+                }
+                _ => Err(self.unavailable("put to", view, describe(&error))),
+            },
+        }
+    }
+
+    async fn query(&self, view: &str, partition: &str) -> Result<Vec<ViewDoc>, ViewError> {
+        let mut docs = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_PARTITION)
+                .key_condition_expression("gsi1pk = :partition")
+                .expression_attribute_values(":partition", AttributeValue::S(scoped(view, partition)))
+                .scan_index_forward(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|error| self.unavailable("query", view, describe(&error)))?;
+            for item in page.items.unwrap_or_default() {
+                docs.push(self.decode(view, item)?);
+            }
+            start = page.last_evaluated_key.filter(|key| !key.is_empty());
+            if start.is_none() {
+                break;
+            }
+        }
+        // The index returns key order already (UTF-8 bytes, as `str` compares):
+        // sorting again keeps the port's promise whatever the pages did.
+        docs.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(docs)
+    }
+}

@@ -1,0 +1,4 @@
+//! The production adapters of the ports, on the AWS SDK for Rust.
+pub mod dynamodb;
+pub mod eventbridge;
+pub mod sns;
