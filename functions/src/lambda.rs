@@ -26,7 +26,7 @@ pub fn init_tracing() {
 pub async fn run(function: &'static str) -> Result<(), Error> {
     init_tracing();
     let handler = registry::handler(function).ok_or_else(|| format!("no function named {function}"))?;
-    let deps = Arc::new(deps_from_env()?);
+    let deps = Arc::new(deps_from_env().await?);
     match handler {
         Handler::Http(handler) => {
             lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
@@ -52,15 +52,30 @@ pub async fn run(function: &'static str) -> Result<(), Error> {
     }
 }
 
-/// The adapters the environment asks for. Only the embedded ones exist so
-/// far: a SQLite file at `FOOD_DELIVERY_DB` (default `/tmp/food-delivery.db`),
-/// good for `sam local invoke`; the AWS adapters plug in here.
-fn deps_from_env() -> Result<Deps, Error> {
+/// The adapters the environment asks for: `FOOD_DELIVERY_ADAPTERS=aws` (what
+/// template.yaml sets) for DynamoDB, EventBridge and SNS; `embedded` for a
+/// SQLite file at `FOOD_DELIVERY_DB` (default `/tmp/food-delivery.db`), handy
+/// with `sam local invoke --env-vars`. Payments use the simulated processor
+/// until a card processor's adapter is configured.
+async fn deps_from_env() -> Result<Deps, Error> {
+    let payments = Arc::new(SimulatedProcessor::default());
     match std::env::var("FOOD_DELIVERY_ADAPTERS").as_deref() {
+        #[cfg(feature = "aws")]
+        Ok("aws") => {
+            let adapters = aws_adapters::environment::from_env().await?;
+            Ok(Deps {
+                events: Arc::new(adapters.events),
+                views: Arc::new(adapters.views),
+                notifier: Arc::new(adapters.notifier),
+                payments,
+                bus: Arc::new(adapters.bus),
+                settings: Default::default(),
+            })
+        }
         Ok("embedded") | Err(_) => {
             let path = std::env::var("FOOD_DELIVERY_DB").unwrap_or_else(|_| "/tmp/food-delivery.db".into());
             let database = Database::open(std::path::Path::new(&path))?;
-            Ok(Deps::embedded(database, Arc::new(SimulatedProcessor::default()), Arc::new(LoggedBus)))
+            Ok(Deps::embedded(database, payments, Arc::new(LoggedBus)))
         }
         Ok(other) => Err(format!("FOOD_DELIVERY_ADAPTERS={other} is not available in this build").into()),
     }
