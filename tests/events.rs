@@ -94,8 +94,8 @@ fn report(failures: Vec<String>) {
 fn each_sample(check: impl Fn(&Function, &Value)) {
     let mut failures = vec![];
     for function in wiring().functions {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| check(&function, &sample(&function.binary)))) {
-            failures.push(format!("events/{}.json: {}", function.binary, panic_message(panic)));
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| check(&function, &sample(&function.name)))) {
+            failures.push(format!("events/{}.json: {}", function.name, panic_message(panic)));
         }
     }
     report(failures);
@@ -111,7 +111,7 @@ fn every_function_has_exactly_one_sample_and_every_sample_names_a_function() {
         assert_eq!(path.extension().and_then(|e| e.to_str()), Some("json"), "{} is not a .json sample", path.display());
         files.insert(path.file_stem().and_then(|s| s.to_str()).expect("a file name").to_owned());
     }
-    let functions: BTreeSet<String> = wiring().functions.into_iter().map(|f| f.binary).collect();
+    let functions: BTreeSet<String> = wiring().functions.into_iter().map(|f| f.name).collect();
     let missing: Vec<_> = functions.difference(&files).collect();
     let strays: Vec<_> = files.difference(&functions).collect();
     assert!(missing.is_empty() && strays.is_empty(), "functions without a sample: {missing:?}; samples naming no function: {strays:?}");
@@ -119,7 +119,7 @@ fn every_function_has_exactly_one_sample_and_every_sample_names_a_function() {
 
 #[test]
 fn every_sample_is_the_input_its_handler_takes() {
-    each_sample(|function, json| match handler(&function.binary) {
+    each_sample(|function, json| match handler(&function.name) {
         Handler::Http(handler) => {
             let request = input!(handler, json);
             check_http(function, json);
@@ -181,7 +181,7 @@ fn check_http(function: &Function, json: &Value) {
     let route = function.routes.iter().find(|r| r.key() == route_key).unwrap_or_else(|| {
         panic!(
             "routeKey {route_key} is none of {}'s routes {:?}",
-            function.binary,
+            function.name,
             function.routes.iter().map(|r| r.key()).collect::<Vec<_>>()
         )
     });
@@ -272,7 +272,7 @@ fn every_event_sample_is_matched_by_its_functions_own_rule() {
             assert!(
                 function.rules.iter().any(|rule| rule.pattern.matches(json)),
                 "no rule of {} matches it: {patterns:?}",
-                function.binary
+                function.name
             );
         }
         if function.reads_stream {
@@ -290,7 +290,7 @@ fn every_event_sample_is_matched_by_its_functions_own_rule() {
                     EventPattern::parse(&pattern).expect("a valid pattern")
                 })
                 .collect();
-            assert!(!filters.is_empty(), "{} has no stream filter", function.binary);
+            assert!(!filters.is_empty(), "{} has no stream filter", function.name);
             for record in json["Records"].as_array().expect("Records") {
                 let passes = filters.iter().any(|filter| filter.matches(record));
                 assert_eq!(passes, record["eventName"] == "INSERT", "the stream filter on the {} record", record["eventName"]);
@@ -595,7 +595,7 @@ static CASES: &[Case] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_does_what_its_function_promises() {
-    let functions: BTreeSet<String> = wiring().functions.into_iter().map(|f| f.binary).collect();
+    let functions: BTreeSet<String> = wiring().functions.into_iter().map(|f| f.name).collect();
     let cases: Vec<&str> = CASES.iter().map(|case| case.sample).collect();
     let covered: BTreeSet<String> = cases.iter().map(|s| s.to_string()).collect();
     assert_eq!(covered.len(), cases.len(), "a sample is in the table twice");

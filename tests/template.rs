@@ -12,26 +12,32 @@ fn wiring() -> Wiring {
 }
 
 #[test]
-fn every_binary_is_a_template_function_and_every_template_function_a_binary() {
+fn every_registered_function_is_in_the_template_once_and_ships_the_bootstrap() {
+    let wiring = wiring();
+    let declared: Vec<String> = wiring.functions.iter().map(|f| f.name.clone()).collect();
+    let unique: BTreeSet<String> = declared.iter().cloned().collect();
+    assert_eq!(unique.len(), declared.len(), "a FUNCTION is declared twice: {declared:?}");
+    let registered: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.to_string()).collect();
+    assert_eq!(registered, unique, "registry::FUNCTIONS vs the FUNCTION variables of template.yaml");
     let binaries: BTreeSet<String> = std::fs::read_dir(repository().join("functions/src/bin"))
         .expect("functions/src/bin exists")
         .filter_map(|entry| entry.ok()?.path().file_stem()?.to_str().map(str::to_owned))
         .collect();
-    let declared: BTreeSet<String> = wiring().functions.iter().map(|f| f.binary.clone()).collect();
-    let registered: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.to_string()).collect();
-    assert_eq!(binaries, declared, "functions/src/bin vs template.yaml");
-    assert_eq!(registered, declared, "registry::FUNCTIONS vs template.yaml");
+    assert_eq!(binaries, BTreeSet::from(["bootstrap".to_owned()]), "one entry point for every Lambda");
+    for function in &wiring.functions {
+        assert_eq!(function.binary, "bootstrap", "{} must ship the bootstrap", function.logical_id);
+    }
 }
 
 #[test]
 fn each_function_is_wired_to_what_its_handler_expects() {
     for function in wiring().functions {
-        let handler = registry::handler(&function.binary).unwrap_or_else(|| panic!("{} has no handler", function.binary));
+        let handler = registry::handler(&function.name).unwrap_or_else(|| panic!("{} has no handler", function.name));
         let (routes, rules, stream) = (!function.routes.is_empty(), !function.rules.is_empty(), function.reads_stream);
         match handler {
-            Handler::Http(_) => assert!(routes && !rules && !stream, "{} is an HTTP function", function.binary),
-            Handler::Event(_) => assert!(rules && !routes && !stream, "{} is an event function", function.binary),
-            Handler::Stream(_) => assert!(stream && !routes && !rules, "{} is the stream function", function.binary),
+            Handler::Http(_) => assert!(routes && !rules && !stream, "{} is an HTTP function", function.name),
+            Handler::Event(_) => assert!(rules && !routes && !stream, "{} is an event function", function.name),
+            Handler::Stream(_) => assert!(stream && !routes && !rules, "{} is the stream function", function.name),
         }
     }
 }
@@ -79,7 +85,7 @@ fn receivers(source: &str, detail_type: &str) -> BTreeSet<String> {
         .functions
         .iter()
         .filter(|f| f.rules.iter().any(|rule| rule.pattern.matches(&event)))
-        .map(|f| f.binary.clone())
+        .map(|f| f.name.clone())
         .collect()
 }
 
@@ -116,7 +122,7 @@ fn the_rules_route_every_event_to_its_consumers() {
 
 #[test]
 fn exactly_one_function_reads_the_event_stream() {
-    let readers: Vec<String> = wiring().functions.into_iter().filter(|f| f.reads_stream).map(|f| f.binary).collect();
+    let readers: Vec<String> = wiring().functions.into_iter().filter(|f| f.reads_stream).map(|f| f.name).collect();
     assert_eq!(readers, vec!["publish-events".to_owned()]);
 }
 

@@ -45,13 +45,13 @@ async fn bus_with_template_rules(wiring: &Wiring) -> (EventBridgeBus, Queues) {
     events.create_event_bus().name(&bus_name).send().await.expect("create the bus");
     let mut urls = BTreeMap::new();
     for function in wiring.functions.iter().filter(|function| !function.rules.is_empty()) {
-        let queue = sqs.create_queue().queue_name(moto::unique(&function.binary)).send().await.expect("create a queue");
+        let queue = sqs.create_queue().queue_name(moto::unique(&function.name)).send().await.expect("create a queue");
         let url = queue.queue_url().expect("a queue url").to_owned();
         let attributes =
             sqs.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::QueueArn).send().await.expect("queue arn");
         let arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).expect("a queue arn").clone();
         for rule in &function.rules {
-            let name = moto::unique(&function.binary);
+            let name = moto::unique(&function.name);
             events
                 .put_rule()
                 .name(&name)
@@ -64,7 +64,7 @@ async fn bus_with_template_rules(wiring: &Wiring) -> (EventBridgeBus, Queues) {
             let target = Target::builder().id("function").arn(&arn).build().expect("a target");
             events.put_targets().rule(&name).event_bus_name(&bus_name).targets(target).send().await.expect("put the target");
         }
-        urls.insert(function.binary.clone(), url);
+        urls.insert(function.name.clone(), url);
     }
     (EventBridgeBus::new(events, bus_name), Queues { sqs, urls })
 }
@@ -224,7 +224,7 @@ async fn a_command_travels_the_production_wiring_to_the_next_aggregate() {
             .functions
             .iter()
             .filter(|function| function.rules.iter().any(|rule| rule.pattern.matches(&event)))
-            .map(|function| function.binary.clone())
+            .map(|function| function.name.clone())
             .collect();
         let by_moto = routed_by_moto.get(&envelope.event_id).cloned().unwrap_or_default();
         assert_eq!(by_moto, routed_locally, "{} must reach the same functions on both", envelope.event_type);

@@ -23,6 +23,17 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Serves the function named by `FUNCTION` (template.yaml sets it).
+pub async fn run_from_env() -> Result<(), Error> {
+    let name = std::env::var("FUNCTION").map_err(|_| "FUNCTION is not set: template.yaml names each function's handler")?;
+    let function = registry::FUNCTIONS
+        .iter()
+        .copied()
+        .find(|known| *known == name)
+        .ok_or_else(|| format!("FUNCTION={name} names no function; known: {}", registry::FUNCTIONS.join(", ")))?;
+    run(function).await
+}
+
 pub async fn run(function: &'static str) -> Result<(), Error> {
     init_tracing();
     let handler = registry::handler(function).ok_or_else(|| format!("no function named {function}"))?;

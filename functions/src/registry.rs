@@ -1,6 +1,6 @@
-//! Every Lambda by name. The name is the binary's name and the template's
-//! `BuildProperties.Binary`; the local runner and the Lambda bootstrap both
-//! look functions up here.
+//! Every Lambda by name: the `FUNCTION` variable each function of
+//! template.yaml sets. The local runner and the Lambda bootstrap both look
+//! functions up here.
 
 use crate::command::CommandError;
 use crate::deps::Deps;
@@ -74,7 +74,7 @@ macro_rules! event {
     };
 }
 
-/// The name of every function, as in `template.yaml` and `src/bin/`.
+/// The name of every function, as `FUNCTION` gives it in `template.yaml`.
 pub const FUNCTIONS: &[&str] = &[
     "register-store",
     "change-menu",

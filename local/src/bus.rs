@@ -57,7 +57,7 @@ impl LocalBus {
         let targets = wiring
             .functions
             .iter()
-            .flat_map(|function| function.rules.iter().map(|rule| Target { function: function.binary.clone(), rule: rule.clone() }))
+            .flat_map(|function| function.rules.iter().map(|rule| Target { function: function.name.clone(), rule: rule.clone() }))
             .collect();
         Ok(LocalBus { database, targets, doorbell: Arc::new(Notify::new()) })
     }

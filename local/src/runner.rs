@@ -100,8 +100,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let wiring = Wiring::load(&config.template)?;
     for function in &wiring.functions {
-        if registry::handler(&function.binary).is_none() {
-            bail!("template.yaml declares {} but no such function exists", function.binary);
+        if registry::handler(&function.name).is_none() {
+            bail!("template.yaml declares {} but no such function exists", function.name);
         }
     }
     let database = Database::open(&config.data_dir.join("food-delivery.db")).context("cannot open the database")?;
@@ -123,10 +123,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (shutdown, watcher) = watch::channel(false);
     let mut tasks = Vec::new();
     for function in wiring.functions.iter().filter(|f| f.reads_stream) {
-        let Some(Handler::Stream(handler)) = registry::handler(&function.binary) else {
-            bail!("{} reads the stream but is not a stream function", function.binary);
+        let Some(Handler::Stream(handler)) = registry::handler(&function.name) else {
+            bail!("{} reads the stream but is not a stream function", function.name);
         };
-        let tailer = StreamTailer { database: database.clone(), deps: deps.clone(), function: function.binary.clone(), handler };
+        let tailer = StreamTailer { database: database.clone(), deps: deps.clone(), function: function.name.clone(), handler };
         tasks.push(tokio::spawn(tailer.run(watcher.clone())));
     }
     let dispatcher = Dispatcher { database: database.clone(), deps: deps.clone(), doorbell: bus.doorbell(), concurrency: config.concurrency };

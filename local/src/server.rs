@@ -46,11 +46,11 @@ impl Api {
         let mut endpoints = Vec::new();
         for function in &wiring.functions {
             for route in &function.routes {
-                let Some(Handler::Http(handler)) = registry::handler(&function.binary) else {
-                    return Err(format!("{} serves {} but is not an HTTP function", function.binary, route.key()));
+                let Some(Handler::Http(handler)) = registry::handler(&function.name) else {
+                    return Err(format!("{} serves {} but is not an HTTP function", function.name, route.key()));
                 };
                 let segments = route.path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-                endpoints.push(Endpoint { function: function.binary.clone(), handler, route: route.clone(), segments });
+                endpoints.push(Endpoint { function: function.name.clone(), handler, route: route.clone(), segments });
             }
         }
         Ok(Api { deps, database, issuer, endpoints })

@@ -32,7 +32,9 @@ pub struct Rule {
 #[derive(Debug, Clone)]
 pub struct Function {
     pub logical_id: String,
-    /// The binary (and registry) name, from `Metadata.BuildProperties.Binary`.
+    /// The function's name in the registry: its `FUNCTION` variable.
+    pub name: String,
+    /// The binary it ships, from `Metadata.BuildProperties.Binary`.
     pub binary: String,
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
@@ -78,8 +80,8 @@ impl Wiring {
         Ok(Wiring { functions })
     }
 
-    pub fn function(&self, binary: &str) -> Option<&Function> {
-        self.functions.iter().find(|function| function.binary == binary)
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|function| function.name == name)
     }
 }
 
@@ -92,7 +94,15 @@ fn function(logical_id: &str, resource: &Value) -> Result<Function, TemplateErro
         .and_then(Value::as_str)
         .ok_or_else(|| problem("Metadata.BuildProperties.Binary is missing"))?
         .to_owned();
-    let mut function = Function { logical_id: logical_id.to_owned(), binary, routes: vec![], rules: vec![], reads_stream: false };
+    let name = resource
+        .get("Properties")
+        .and_then(|p| p.get("Environment"))
+        .and_then(|e| e.get("Variables"))
+        .and_then(|v| v.get("FUNCTION"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| problem("Properties.Environment.Variables.FUNCTION is missing"))?
+        .to_owned();
+    let mut function = Function { logical_id: logical_id.to_owned(), name, binary, routes: vec![], rules: vec![], reads_stream: false };
     let events = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
     for (name, event) in events.into_iter().flatten() {
         let name = name.as_str().unwrap_or_default();
