@@ -4,6 +4,7 @@
 //! (`contract`). A crate of its own so both adapter crates can depend on it.
 
 pub mod contract;
+pub mod event_item;
 
 mod event_bus;
 mod event_store;

@@ -20,6 +20,14 @@ pub struct OrderSummary {
     pub placed_at: DateTime<Utc>,
 }
 
+impl OrderSummary {
+    /// What an `OrderPlaced` says about the order; `None` for other events.
+    pub fn of(event: &OrderEvent, placed_at: DateTime<Utc>) -> Option<OrderSummary> {
+        let OrderEvent::OrderPlaced { lines, total, region, address, .. } = event else { return None };
+        Some(OrderSummary { lines: lines.clone(), total: *total, region: region.clone(), address: address.clone(), placed_at })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TimelineEntry {
@@ -85,20 +93,11 @@ impl Projection for OrderStatusProjection {
         view.order_id = OrderId(envelope.aggregate_id.clone());
         view.customer_id = event.customer_id().clone();
         view.store_id = event.store_id().clone();
-        match event {
-            OrderEvent::OrderPlaced { lines, total, region, address, .. } => {
-                view.summary = Some(OrderSummary {
-                    lines: lines.clone(),
-                    total: *total,
-                    region: region.clone(),
-                    address: address.clone(),
-                    placed_at: envelope.time,
-                });
-            }
-            OrderEvent::OrderPickedUp { rider_id, .. } | OrderEvent::OrderDelivered { rider_id, .. } => {
-                view.rider_id = Some(rider_id.clone());
-            }
-            _ => {}
+        if let Some(summary) = OrderSummary::of(event, envelope.time) {
+            view.summary = Some(summary);
+        }
+        if let OrderEvent::OrderPickedUp { rider_id, .. } | OrderEvent::OrderDelivered { rider_id, .. } = event {
+            view.rider_id = Some(rider_id.clone());
         }
         if let Err(at) = view.timeline.binary_search_by_key(&envelope.version, |entry| entry.version) {
             let entry = TimelineEntry { version: envelope.version, status: event.status(), time: envelope.time, note: note(event) };

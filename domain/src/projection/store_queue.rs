@@ -5,7 +5,7 @@ use super::order_status::OrderSummary;
 use super::{Latest, Projection, ViewKey};
 use crate::envelope::{Envelope, Event};
 use crate::ids::{CustomerId, OrderId, StoreId};
-use crate::ordering::{OrderEvent, OrderStatus};
+use crate::ordering::OrderStatus;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -41,14 +41,8 @@ impl Projection for StoreQueueProjection {
         view.store_id = event.store_id().clone();
         view.customer_id = event.customer_id().clone();
         view.status.set(envelope.version, Some(event.status()));
-        if let OrderEvent::OrderPlaced { lines, total, region, address, .. } = event {
-            view.summary = Some(OrderSummary {
-                lines: lines.clone(),
-                total: *total,
-                region: region.clone(),
-                address: address.clone(),
-                placed_at: envelope.time,
-            });
+        if let Some(summary) = OrderSummary::of(event, envelope.time) {
+            view.summary = Some(summary);
         }
         view
     }

@@ -128,7 +128,7 @@ pub fn template_wiring() -> Wiring {
         .collect();
     for (n, &start) in starts.iter().enumerate() {
         let block = &lines[start..starts.get(n + 1).copied().unwrap_or(lines.len())];
-        let Some(binary) = block.iter().find_map(|line| line.trim().strip_prefix("Binary: ")) else { continue };
+        let Some(binary) = block.iter().find_map(|line| line.trim().strip_prefix("FUNCTION: ")) else { continue };
         let mut method = None;
         for (i, line) in block.iter().enumerate() {
             let trimmed = line.trim();
