@@ -51,8 +51,20 @@ impl StreamTailer {
                 continue;
             }
             let mut batch = StreamBatch::default();
-            batch.records = events.iter().filter_map(|(at, envelope)| stream_record(*at as u64, envelope).ok()).collect();
-            let last = events.last().map_or(position, |(at, _)| *at);
+            // A record that cannot even be built fails at its position, like
+            // one the function reports: never skipped in silence.
+            let mut unbuildable = None;
+            for (at, envelope) in &events {
+                match stream_record(*at as u64, envelope) {
+                    Ok(record) => batch.records.push(record),
+                    Err(error) => {
+                        tracing::error!(%error, position = at, "cannot build a stream record");
+                        unbuildable = Some(*at);
+                        break;
+                    }
+                }
+            }
+            let last = batch.records.len().checked_sub(1).and_then(|i| events.get(i)).map_or(position, |(at, _)| *at);
             let failed_at = match registry::invoke_stream(&self.function, self.handler, &self.deps, batch).await {
                 Ok(response) => response
                     .batch_item_failures
@@ -64,7 +76,7 @@ impl StreamTailer {
                     events.first().map(|(at, _)| *at)
                 }
             };
-            match failed_at {
+            match failed_at.or(unbuildable) {
                 None => {
                     position = last;
                     attempts = 0;
