@@ -23,8 +23,11 @@ Resources:
     Type: AWS::Serverless::Function
     Metadata:
       BuildProperties:
-        Binary: {SINK}
+        Binary: bootstrap
     Properties:
+      Environment:
+        Variables:
+          FUNCTION: {SINK}
       Events:
         Contract:
           Type: EventBridgeRule
