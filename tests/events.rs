@@ -269,11 +269,7 @@ fn every_event_sample_is_matched_by_its_functions_own_rule() {
     each_sample(|function, json| {
         if !function.rules.is_empty() {
             let patterns: Vec<&Value> = function.rules.iter().map(|rule| &rule.pattern_json).collect();
-            assert!(
-                function.rules.iter().any(|rule| rule.pattern.matches(json)),
-                "no rule of {} matches it: {patterns:?}",
-                function.name
-            );
+            assert!(function.rules.iter().any(|rule| rule.pattern.matches(json)), "no rule of {} matches it: {patterns:?}", function.name);
         }
         if function.reads_stream {
             // The event source mapping's filter: the events pass, the snapshot does not.

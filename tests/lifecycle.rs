@@ -171,8 +171,7 @@ async fn racing_cancel_and_start_cooking_have_exactly_one_winner() {
         kitchen(&system, &cast, &store_id, &order_id, "accept").await;
         let cancel_path = format!("/orders/{order_id}/cancel");
         let cook_path = format!("/stores/{store_id}/orders/{order_id}/start-cooking");
-        let (cancel, cook) =
-            tokio::join!(system.post(&cancel_path, &cast.customer, None), system.post(&cook_path, &cast.owner, None));
+        let (cancel, cook) = tokio::join!(system.post(&cancel_path, &cast.customer, None), system.post(&cook_path, &cast.owner, None));
         let mut outcomes = [cancel.status, cook.status];
         outcomes.sort();
         assert_eq!(outcomes, [200, 409], "cancel {cancel:?} / cook {cook:?}");

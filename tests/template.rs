@@ -81,12 +81,7 @@ fn receivers(source: &str, detail_type: &str) -> BTreeSet<String> {
         "version": "0", "id": "1", "detail-type": detail_type, "source": source, "account": "0",
         "time": "2026-11-22T00:00:00Z", "region": "local", "resources": [], "detail": {},
     });
-    wiring()
-        .functions
-        .iter()
-        .filter(|f| f.rules.iter().any(|rule| rule.pattern.matches(&event)))
-        .map(|f| f.name.clone())
-        .collect()
+    wiring().functions.iter().filter(|f| f.rules.iter().any(|rule| rule.pattern.matches(&event))).map(|f| f.name.clone()).collect()
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {

@@ -190,8 +190,12 @@ async fn a_command_travels_the_production_wiring_to_the_next_aggregate() {
         let route = format!("POST /stores/{{storeId}}/orders/{{orderId}}/{step}");
         let path = format!("/stores/{store_id}/orders/{order_id}/{step}");
         let parameters = json!({ "storeId": store_id, "orderId": order_id });
-        http(&deps, &format!("{step}{}", if step == "accept" { "-order" } else { "" }), request(&route, &path, parameters, "olivia", "owner", None))
-            .await;
+        http(
+            &deps,
+            &format!("{step}{}", if step == "accept" { "-order" } else { "" }),
+            request(&route, &path, parameters, "olivia", "owner", None),
+        )
+        .await;
     }
 
     // The stream, through the publisher, onto EventBridge.
@@ -232,7 +236,8 @@ async fn a_command_travels_the_production_wiring_to_the_next_aggregate() {
     assert!(!routed_by_moto.contains_key(&published[1].event_id), "PaymentApproved concerns no function");
 
     // The policy, fed from its queue, opens the delivery: the next aggregate.
-    let cooking = received["dispatch-delivery"].iter().find(|e| e["detail-type"] == "CookingStarted").expect("CookingStarted queued").clone();
+    let cooking =
+        received["dispatch-delivery"].iter().find(|e| e["detail-type"] == "CookingStarted").expect("CookingStarted queued").clone();
     let Some(Handler::Event(dispatch)) = registry::handler("dispatch-delivery") else { panic!("dispatch-delivery is a policy") };
     let event = serde_json::from_value(cooking).expect("an EventBridge event");
     registry::invoke_event("dispatch-delivery", dispatch, &deps, event).await.expect("the policy runs");

@@ -20,9 +20,7 @@ use domain::ordering::{ApprovedPayment, DeliveryProgress, Order, OrderCommand, O
 use domain::payment::{Payment, PaymentCommand};
 use domain::projection::order_status::{OrderStatusProjection, OrderStatusView};
 use domain::projection::{Projection, ViewKey};
-use domain::{
-    Aggregate, CustomerId, Envelope, Event, MenuItemId, Metadata, Money, OwnerId, Region, RiderId, StoreId, Versioned,
-};
+use domain::{Aggregate, CustomerId, Envelope, Event, MenuItemId, Metadata, Money, OwnerId, Region, RiderId, StoreId, Versioned};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
@@ -70,16 +68,8 @@ impl OrderLife {
         let kitchen = |command| OrderCommand::Kitchen { store_id: store_id.clone(), command };
         OrderLife {
             order_id: format!("order-{n}"),
-            meta: Metadata {
-                correlation_id: format!("order-{n}"),
-                causation_id: format!("command-{n}"),
-                time: opening_time(),
-            },
-            approve: PaymentCommand::Approve {
-                customer_id: customer_id.clone(),
-                charge_id: charge_id.clone(),
-                amount: total,
-            },
+            meta: Metadata { correlation_id: format!("order-{n}"), causation_id: format!("command-{n}"), time: opening_time() },
+            approve: PaymentCommand::Approve { customer_id: customer_id.clone(), charge_id: charge_id.clone(), amount: total },
             place: OrderCommand::Place(PlaceOrder {
                 customer_id,
                 store_id: store_id.clone(),
@@ -166,9 +156,8 @@ fn store() -> Store {
 /// each order's cooking-started and delivered events.
 fn order_feed() -> Vec<Envelope> {
     let store = store();
-    let per_order: Vec<Vec<Envelope>> = (0..ORDERS)
-        .map(|n| OrderLife::new(n, &store).live().into_iter().filter(|e| e.aggregate_type == Order::TYPE).collect())
-        .collect();
+    let per_order: Vec<Vec<Envelope>> =
+        (0..ORDERS).map(|n| OrderLife::new(n, &store).live().into_iter().filter(|e| e.aggregate_type == Order::TYPE).collect()).collect();
     let mut feed = Vec::with_capacity(ENVELOPES);
     for step in 0..6 {
         feed.extend(per_order.iter().map(|events| events[step].clone()));
@@ -218,8 +207,7 @@ fn order_status_rebuild_100k(c: &mut Criterion) {
     let views = rebuild_decoding(&feed);
     assert_eq!(views.len(), ORDERS);
     assert!(views.values().all(|view| view.status == Some(OrderStatus::Delivered) && view.timeline.len() == 6));
-    let decoded: Vec<(Envelope, Event)> =
-        feed.iter().map(|envelope| (envelope.clone(), envelope.decode().expect("decodes"))).collect();
+    let decoded: Vec<(Envelope, Event)> = feed.iter().map(|envelope| (envelope.clone(), envelope.decode().expect("decodes"))).collect();
     assert_eq!(rebuild_pre_decoded(&decoded), views);
 
     let mut group = c.benchmark_group("order_status_rebuild_100k");

@@ -141,9 +141,7 @@ impl Store {
         ensure(!items.is_empty(), || "an order needs at least one item".into())?;
         let mut quantities: BTreeMap<&MenuItemId, u32> = BTreeMap::new();
         for (menu_id, quantity) in items {
-            ensure((1..=MAX_QUANTITY).contains(quantity), || {
-                format!("quantity of {menu_id} must be between 1 and {MAX_QUANTITY}")
-            })?;
+            ensure((1..=MAX_QUANTITY).contains(quantity), || format!("quantity of {menu_id} must be between 1 and {MAX_QUANTITY}"))?;
             let merged = quantities.entry(menu_id).or_default();
             *merged += quantity;
             ensure(*merged <= MAX_QUANTITY, || format!("quantity of {menu_id} must be at most {MAX_QUANTITY}"))?;
@@ -157,7 +155,10 @@ impl Store {
                 .find(|item| &item.id == menu_id)
                 .ok_or_else(|| DomainError::invalid(format!("{} has no menu item {menu_id}", profile.name)))?;
             let line = OrderLine { menu_id: item.id.clone(), name: item.name.clone(), unit_price: item.price, quantity };
-            total = line.amount().and_then(|amount| total.checked_add(amount)).ok_or_else(|| DomainError::invalid("order total is too large"))?;
+            total = line
+                .amount()
+                .and_then(|amount| total.checked_add(amount))
+                .ok_or_else(|| DomainError::invalid("order total is too large"))?;
             lines.push(line);
         }
         Ok((lines, total))
@@ -170,11 +171,7 @@ impl StoreProfile {
     }
 
     fn ensure_owner(&self, owner: &OwnerId) -> Result<(), DomainError> {
-        if &self.owner == owner {
-            Ok(())
-        } else {
-            Err(DomainError::forbidden(format!("only the owner of {} may do that", self.name)))
-        }
+        if &self.owner == owner { Ok(()) } else { Err(DomainError::forbidden(format!("only the owner of {} may do that", self.name))) }
     }
 }
 

@@ -131,11 +131,7 @@ impl Aggregate for Delivery {
                 ensure(description.chars().count() <= MAX_DESCRIPTION_LEN, || {
                     format!("description must be at most {MAX_DESCRIPTION_LEN} characters")
                 })?;
-                Ok(vec![DeliveryEvent::AccidentReported {
-                    details,
-                    rider_id: rider_id.clone(),
-                    description: description.to_owned(),
-                }])
+                Ok(vec![DeliveryEvent::AccidentReported { details, rider_id: rider_id.clone(), description: description.to_owned() }])
             }
             (DeliveryCommand::Complete { .. } | DeliveryCommand::ReportAccident { .. }, DeliveryState::Open) => {
                 Err(DomainError::conflict("the delivery has not been picked up yet"))
@@ -163,9 +159,5 @@ impl Aggregate for Delivery {
 }
 
 fn ensure_rider(picker: &RiderId, rider_id: &RiderId) -> Result<(), DomainError> {
-    if picker == rider_id {
-        Ok(())
-    } else {
-        Err(DomainError::forbidden("this delivery belongs to another rider"))
-    }
+    if picker == rider_id { Ok(()) } else { Err(DomainError::forbidden("this delivery belongs to another rider")) }
 }

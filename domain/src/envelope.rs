@@ -116,10 +116,7 @@ impl Envelope {
             self.data.clone()
         };
         let tagged = serde_json::json!({ "eventType": self.event_type, "data": data });
-        serde_json::from_value(tagged).map_err(|e| DecodeError::Malformed {
-            event_type: self.event_type.clone(),
-            reason: e.to_string(),
-        })
+        serde_json::from_value(tagged).map_err(|e| DecodeError::Malformed { event_type: self.event_type.clone(), reason: e.to_string() })
     }
 
     pub fn source(&self) -> Option<&'static str> {
@@ -130,9 +127,7 @@ impl Envelope {
 /// Splits an adjacently tagged event into its type name and payload.
 fn split<E: DomainEvent>(event: &E) -> (String, Value) {
     // Serializing a derived, string-keyed type into a Value cannot fail.
-    let Ok(Value::Object(mut tagged)) = serde_json::to_value(event) else {
-        unreachable!("domain events serialize to tagged objects")
-    };
+    let Ok(Value::Object(mut tagged)) = serde_json::to_value(event) else { unreachable!("domain events serialize to tagged objects") };
     let event_type = match tagged.remove("eventType") {
         Some(Value::String(name)) => name,
         _ => unreachable!("domain events carry an eventType tag"),

@@ -32,28 +32,16 @@ pub(crate) fn decide(order: &PlacedOrder, command: &KitchenCommand) -> Result<Ve
         KitchenCommand::Reject { reason } => {
             let reason = reason.trim();
             ensure(!reason.is_empty(), || "a rejection needs a reason for the customer".into())?;
-            ensure(reason.chars().count() <= MAX_REASON_LEN, || {
-                format!("reason must be at most {MAX_REASON_LEN} characters")
-            })?;
+            ensure(reason.chars().count() <= MAX_REASON_LEN, || format!("reason must be at most {MAX_REASON_LEN} characters"))?;
             (OrderStatus::Placed, OrderEvent::OrderRejected { customer_id, store_id, reason: reason.to_owned() })
         }
         KitchenCommand::StartCooking => (
             OrderStatus::Accepted,
-            OrderEvent::CookingStarted {
-                customer_id,
-                store_id,
-                region: order.region.clone(),
-                address: order.address.clone(),
-            },
+            OrderEvent::CookingStarted { customer_id, store_id, region: order.region.clone(), address: order.address.clone() },
         ),
         KitchenCommand::FinishCooking => (
             OrderStatus::Cooking,
-            OrderEvent::CookingFinished {
-                customer_id,
-                store_id,
-                region: order.region.clone(),
-                address: order.address.clone(),
-            },
+            OrderEvent::CookingFinished { customer_id, store_id, region: order.region.clone(), address: order.address.clone() },
         ),
     };
     if order.status != required {

@@ -250,18 +250,14 @@ fn place_order(place: &PlaceOrder) -> Result<Vec<OrderEvent>, DomainError> {
         })?;
         ensure(line.unit_price > Money::ZERO, || format!("{} has no price", line.menu_id))?;
         ensure(line.name.chars().count() <= MAX_NAME_LEN, || format!("{} has too long a name", line.menu_id))?;
-        total = line
-            .amount()
-            .and_then(|amount| total.checked_add(amount))
-            .ok_or_else(|| DomainError::invalid("order total is too large"))?;
+        total =
+            line.amount().and_then(|amount| total.checked_add(amount)).ok_or_else(|| DomainError::invalid("order total is too large"))?;
     }
     let address = place.address.trim();
     ensure(!address.is_empty(), || "a delivery address is required".into())?;
     ensure(address.chars().count() <= MAX_ADDRESS_LEN, || format!("address must be at most {MAX_ADDRESS_LEN} characters"))?;
     ensure(!place.region.0.trim().is_empty(), || "region must not be empty".into())?;
-    ensure(place.payment.amount == total, || {
-        format!("payment of {} does not match the order total of {total}", place.payment.amount)
-    })?;
+    ensure(place.payment.amount == total, || format!("payment of {} does not match the order total of {total}", place.payment.amount))?;
     Ok(vec![OrderEvent::OrderPlaced {
         customer_id: place.customer_id.clone(),
         store_id: place.store_id.clone(),
@@ -286,10 +282,9 @@ fn cancel(order: &PlacedOrder, customer_id: &CustomerId) -> Result<Vec<OrderEven
         OrderStatus::Cooking | OrderStatus::Cooked | OrderStatus::PickedUp | OrderStatus::Delivered => {
             Err(DomainError::conflict("cooking has started: the order can no longer be cancelled"))
         }
-        OrderStatus::Rejected | OrderStatus::Cancelled => Err(DomainError::conflict(format!(
-            "the order is already {}",
-            status_word(order.status)
-        ))),
+        OrderStatus::Rejected | OrderStatus::Cancelled => {
+            Err(DomainError::conflict(format!("the order is already {}", status_word(order.status))))
+        }
     }
 }
 
@@ -304,9 +299,7 @@ fn record_delivery_progress(order: &PlacedOrder, progress: &DeliveryProgress) ->
         store_id: store_id.clone(),
         rider_id: rider_id.clone(),
     };
-    let out_of_turn = || {
-        DomainError::conflict(format!("delivery progress cannot be recorded on a {} order", status_word(order.status)))
-    };
+    let out_of_turn = || DomainError::conflict(format!("delivery progress cannot be recorded on a {} order", status_word(order.status)));
     match (progress, order.status) {
         (DeliveryProgress::PickedUp { rider_id }, S::Cooked) => Ok(vec![picked_up(rider_id)]),
         (DeliveryProgress::PickedUp { .. }, S::PickedUp | S::Delivered | S::Cancelled) => Ok(vec![]),

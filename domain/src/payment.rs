@@ -58,11 +58,7 @@ impl Aggregate for Payment {
                 if *amount == Money::ZERO {
                     return Err(DomainError::invalid("a payment must be for more than nothing"));
                 }
-                Ok(vec![PaymentEvent::PaymentApproved {
-                    customer_id: customer_id.clone(),
-                    charge_id: charge_id.clone(),
-                    amount: *amount,
-                }])
+                Ok(vec![PaymentEvent::PaymentApproved { customer_id: customer_id.clone(), charge_id: charge_id.clone(), amount: *amount }])
             }
             (PaymentCommand::Approve { .. }, Some(_)) => Err(DomainError::conflict("the order is already paid")),
             (PaymentCommand::Refund { .. }, None) => Err(DomainError::not_found("no payment for this order")),
@@ -81,12 +77,8 @@ impl Aggregate for Payment {
     fn apply(&mut self, event: &PaymentEvent) {
         match event {
             PaymentEvent::PaymentApproved { customer_id, charge_id, amount } => {
-                self.charge = Some(Charge {
-                    customer_id: customer_id.clone(),
-                    charge_id: charge_id.clone(),
-                    amount: *amount,
-                    refunded: None,
-                });
+                self.charge =
+                    Some(Charge { customer_id: customer_id.clone(), charge_id: charge_id.clone(), amount: *amount, refunded: None });
             }
             PaymentEvent::PaymentRefunded { reason, .. } => {
                 if let Some(charge) = self.charge.as_mut() {

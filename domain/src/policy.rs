@@ -49,14 +49,12 @@ pub fn dispatch_delivery(envelope: &Envelope, event: &Event) -> Option<Issued<De
             region: region.clone(),
             address: address.clone(),
         }),
-        OrderEvent::CookingFinished { customer_id, store_id, region, address } => {
-            DeliveryCommand::MarkFoodReady(DeliveryDetails {
-                customer_id: customer_id.clone(),
-                store_id: store_id.clone(),
-                region: region.clone(),
-                address: address.clone(),
-            })
-        }
+        OrderEvent::CookingFinished { customer_id, store_id, region, address } => DeliveryCommand::MarkFoodReady(DeliveryDetails {
+            customer_id: customer_id.clone(),
+            store_id: store_id.clone(),
+            region: region.clone(),
+            address: address.clone(),
+        }),
         _ => return None,
     };
     Some(issue("dispatch-delivery", envelope, command))
@@ -66,9 +64,7 @@ pub fn dispatch_delivery(envelope: &Envelope, event: &Event) -> Option<Issued<De
 pub fn track_delivery(envelope: &Envelope, event: &Event) -> Option<Issued<OrderCommand>> {
     let progress = match event {
         Event::Delivery(DeliveryEvent::DeliveryPicked { rider_id, .. }) => DeliveryProgress::PickedUp { rider_id: rider_id.clone() },
-        Event::Delivery(DeliveryEvent::DeliveryCompleted { rider_id, .. }) => {
-            DeliveryProgress::Delivered { rider_id: rider_id.clone() }
-        }
+        Event::Delivery(DeliveryEvent::DeliveryCompleted { rider_id, .. }) => DeliveryProgress::Delivered { rider_id: rider_id.clone() },
         Event::Delivery(DeliveryEvent::AccidentReported { rider_id, .. }) => DeliveryProgress::Accident { rider_id: rider_id.clone() },
         _ => return None,
     };

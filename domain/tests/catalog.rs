@@ -30,9 +30,7 @@ fn registering_a_store_records_it_open_with_its_menu() {
 
 #[test]
 fn the_store_name_is_recorded_trimmed() {
-    given::<Store>([])
-        .when(register_with(|name, _, _| *name = "  Seoul Kitchen \n".into()))
-        .then([store_registered()]);
+    given::<Store>([]).when(register_with(|name, _, _| *name = "  Seoul Kitchen \n".into())).then([store_registered()]);
 }
 
 #[test]
@@ -45,29 +43,23 @@ fn a_store_needs_a_name() {
 #[test]
 fn a_store_name_is_at_most_120_characters() {
     given::<Store>([]).when(register_with(|name, _, _| *name = "가".repeat(121))).then_err(DomainError::Invalid);
-    given::<Store>([])
-        .when(register_with(|name, _, _| *name = "가".repeat(120)))
-        .then([StoreEvent::StoreRegistered {
-            store_id: store_id(),
-            owner: owner(),
-            name: "가".repeat(120),
-            region: region(),
-            menu: menu(),
-        }]);
+    given::<Store>([]).when(register_with(|name, _, _| *name = "가".repeat(120))).then([StoreEvent::StoreRegistered {
+        store_id: store_id(),
+        owner: owner(),
+        name: "가".repeat(120),
+        region: region(),
+        menu: menu(),
+    }]);
 }
 
 #[test]
 fn a_store_needs_a_region() {
-    given::<Store>([])
-        .when(register_with(|_, region, _| *region = " ".into()))
-        .then_err_mentioning(DomainError::Invalid, "region");
+    given::<Store>([]).when(register_with(|_, region, _| *region = " ".into())).then_err_mentioning(DomainError::Invalid, "region");
 }
 
 #[test]
 fn a_menu_needs_at_least_one_item() {
-    given::<Store>([])
-        .when(register_with(|_, _, menu| menu.clear()))
-        .then_err_mentioning(DomainError::Invalid, "at least one item");
+    given::<Store>([]).when(register_with(|_, _, menu| menu.clear())).then_err_mentioning(DomainError::Invalid, "at least one item");
 }
 
 #[test]
@@ -75,9 +67,8 @@ fn a_menu_has_at_most_200_items() {
     given::<Store>([])
         .when(register_with(|_, _, menu| *menu = many_items(MAX_MENU_ITEMS + 1)))
         .then_err_mentioning(DomainError::Invalid, "at most 200");
-    let store = given::<Store>([])
-        .when(register_with(|_, _, menu| *menu = many_items(MAX_MENU_ITEMS)))
-        .then([StoreEvent::StoreRegistered {
+    let store =
+        given::<Store>([]).when(register_with(|_, _, menu| *menu = many_items(MAX_MENU_ITEMS))).then([StoreEvent::StoreRegistered {
             store_id: store_id(),
             owner: owner(),
             name: "Seoul Kitchen".into(),
@@ -113,26 +104,22 @@ fn a_price_is_more_than_nothing() {
 
 #[test]
 fn a_price_is_at_most_ten_thousand() {
-    given::<Store>([])
-        .when(register_with(|_, _, menu| menu[0].price = Money(MAX_PRICE.0 + 1)))
-        .then_err(DomainError::Invalid);
-    let store = given::<Store>([])
-        .when(register_with(|_, _, menu| *menu = vec![item("banquet", "Royal banquet", MAX_PRICE.0)]))
-        .then([StoreEvent::StoreRegistered {
+    given::<Store>([]).when(register_with(|_, _, menu| menu[0].price = Money(MAX_PRICE.0 + 1))).then_err(DomainError::Invalid);
+    let store = given::<Store>([]).when(register_with(|_, _, menu| *menu = vec![item("banquet", "Royal banquet", MAX_PRICE.0)])).then([
+        StoreEvent::StoreRegistered {
             store_id: store_id(),
             owner: owner(),
             name: "Seoul Kitchen".into(),
             region: region(),
             menu: vec![item("banquet", "Royal banquet", 1_000_000)],
-        }]);
+        },
+    ]);
     assert_eq!(store.profile.unwrap().menu[0].price, MAX_PRICE);
 }
 
 #[test]
 fn a_store_is_registered_only_once() {
-    given::<Store>([store_registered()])
-        .when(register_store())
-        .then_err_mentioning(DomainError::Conflict, "already registered");
+    given::<Store>([store_registered()]).when(register_store()).then_err_mentioning(DomainError::Conflict, "already registered");
 }
 
 // ---------------------------------------------------------------- menu, open, close
@@ -155,9 +142,7 @@ fn another_owner_may_not_change_the_menu() {
 
 #[test]
 fn a_changed_menu_is_validated_like_a_new_one() {
-    given::<Store>([store_registered()])
-        .when(StoreCommand::ChangeMenu { owner: owner(), menu: vec![] })
-        .then_err(DomainError::Invalid);
+    given::<Store>([store_registered()]).when(StoreCommand::ChangeMenu { owner: owner(), menu: vec![] }).then_err(DomainError::Invalid);
     given::<Store>([store_registered()])
         .when(StoreCommand::ChangeMenu { owner: owner(), menu: vec![item("a", "A", 100), item("a", "B", 100)] })
         .then_err(DomainError::Invalid);
@@ -178,9 +163,7 @@ fn commands_on_an_unregistered_store_find_nothing() {
 fn the_owner_closes_and_reopens_the_store() {
     let store = given::<Store>([store_registered()]).when(StoreCommand::Close { owner: owner() }).then([store_closed()]);
     assert!(!store.profile.unwrap().open);
-    let store = given::<Store>([store_registered(), store_closed()])
-        .when(StoreCommand::Open { owner: owner() })
-        .then([store_opened()]);
+    let store = given::<Store>([store_registered(), store_closed()]).when(StoreCommand::Open { owner: owner() }).then([store_opened()]);
     assert!(store.profile.unwrap().open);
 }
 
@@ -193,9 +176,7 @@ fn opening_an_open_store_or_closing_a_closed_one_changes_nothing() {
 #[test]
 fn another_owner_may_not_open_or_close_the_store() {
     given::<Store>([store_registered()]).when(StoreCommand::Close { owner: other_owner() }).then_err(DomainError::Forbidden);
-    given::<Store>([store_registered(), store_closed()])
-        .when(StoreCommand::Open { owner: other_owner() })
-        .then_err(DomainError::Forbidden);
+    given::<Store>([store_registered(), store_closed()]).when(StoreCommand::Open { owner: other_owner() }).then_err(DomainError::Forbidden);
 }
 
 // ---------------------------------------------------------------- quote
@@ -217,8 +198,7 @@ fn a_quote_prices_each_item_at_the_menu_price() {
 
 #[test]
 fn a_quote_merges_repeated_items_into_one_line() {
-    let (lines, total) =
-        registered().quote(&region(), &items(&[("tteokbokki", 1), ("bibimbap", 1), ("tteokbokki", 2)])).unwrap();
+    let (lines, total) = registered().quote(&region(), &items(&[("tteokbokki", 1), ("bibimbap", 1), ("tteokbokki", 2)])).unwrap();
     assert_eq!(lines, vec![line("bibimbap", "Bibimbap", 1200, 1), line("tteokbokki", "Tteokbokki", 600, 3)]);
     assert_eq!(total, Money(1200 + 3 * 600));
 }

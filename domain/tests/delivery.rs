@@ -66,19 +66,13 @@ fn a_rider_picks_ready_food() {
 
 #[test]
 fn food_still_cooking_cannot_be_picked() {
-    given::<Delivery>([delivery_opened()])
-        .when(pick(rider()))
-        .then_err_mentioning(DomainError::Conflict, "still cooking");
+    given::<Delivery>([delivery_opened()]).when(pick(rider())).then_err_mentioning(DomainError::Conflict, "still cooking");
 }
 
 #[test]
 fn only_one_rider_gets_the_delivery() {
-    given::<Delivery>(picked_by_rider())
-        .when(pick(other_rider()))
-        .then_err_mentioning(DomainError::Conflict, "another rider");
-    given::<Delivery>(picked_by_rider())
-        .when(pick(rider()))
-        .then_err_mentioning(DomainError::Conflict, "already picked up");
+    given::<Delivery>(picked_by_rider()).when(pick(other_rider())).then_err_mentioning(DomainError::Conflict, "another rider");
+    given::<Delivery>(picked_by_rider()).when(pick(rider())).then_err_mentioning(DomainError::Conflict, "already picked up");
 }
 
 #[test]
@@ -104,17 +98,13 @@ fn the_rider_who_picked_completes_the_delivery() {
 
 #[test]
 fn another_rider_may_not_complete_it() {
-    given::<Delivery>(picked_by_rider())
-        .when(complete(other_rider()))
-        .then_err_mentioning(DomainError::Forbidden, "another rider");
+    given::<Delivery>(picked_by_rider()).when(complete(other_rider())).then_err_mentioning(DomainError::Forbidden, "another rider");
 }
 
 #[test]
 fn a_delivery_is_not_completed_before_it_is_picked() {
     for history in [vec![delivery_opened()], ready()] {
-        given::<Delivery>(history)
-            .when(complete(rider()))
-            .then_err_mentioning(DomainError::Conflict, "not been picked up");
+        given::<Delivery>(history).when(complete(rider())).then_err_mentioning(DomainError::Conflict, "not been picked up");
     }
 }
 
@@ -138,9 +128,7 @@ fn the_rider_who_picked_reports_an_accident() {
 
 #[test]
 fn another_rider_may_not_report_an_accident() {
-    given::<Delivery>(picked_by_rider())
-        .when(report_accident(other_rider(), "flat tyre"))
-        .then_err(DomainError::Forbidden);
+    given::<Delivery>(picked_by_rider()).when(report_accident(other_rider(), "flat tyre")).then_err(DomainError::Forbidden);
 }
 
 #[test]

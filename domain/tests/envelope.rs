@@ -46,11 +46,25 @@ fn from_json(value: Value) -> Envelope {
 fn every_event_type_is_covered() {
     let types: BTreeSet<_> = every_event().iter().map(|(e, _)| e.event_type.clone()).collect();
     let expected = [
-        "StoreRegistered", "MenuChanged", "StoreOpened", "StoreClosed",
-        "OrderPlaced", "OrderAccepted", "OrderRejected", "CookingStarted", "CookingFinished",
-        "OrderPickedUp", "OrderDelivered", "OrderCancelled",
-        "PaymentApproved", "PaymentRefunded",
-        "DeliveryOpened", "FoodReady", "DeliveryPicked", "DeliveryCompleted", "AccidentReported",
+        "StoreRegistered",
+        "MenuChanged",
+        "StoreOpened",
+        "StoreClosed",
+        "OrderPlaced",
+        "OrderAccepted",
+        "OrderRejected",
+        "CookingStarted",
+        "CookingFinished",
+        "OrderPickedUp",
+        "OrderDelivered",
+        "OrderCancelled",
+        "PaymentApproved",
+        "PaymentRefunded",
+        "DeliveryOpened",
+        "FoodReady",
+        "DeliveryPicked",
+        "DeliveryCompleted",
+        "AccidentReported",
     ];
     assert_eq!(types, expected.into_iter().map(String::from).collect());
 }
@@ -72,8 +86,16 @@ fn the_envelope_fields_are_camel_case() {
         let Value::Object(fields) = to_json(&envelope) else { panic!("an object") };
         let names: BTreeSet<_> = fields.keys().map(String::as_str).collect();
         let expected = [
-            "eventId", "eventType", "eventVersion", "aggregateType", "aggregateId",
-            "version", "correlationId", "causationId", "time", "data",
+            "eventId",
+            "eventType",
+            "eventVersion",
+            "aggregateType",
+            "aggregateId",
+            "version",
+            "correlationId",
+            "causationId",
+            "time",
+            "data",
         ];
         assert_eq!(names, BTreeSet::from(expected));
     }
@@ -175,10 +197,7 @@ fn malformed_data_does_not_decode() {
 fn a_newer_schema_version_is_refused_not_guessed() {
     let mut envelope = wrap::<Order>("order-1", 2, accepted());
     envelope.event_version = 2;
-    assert_eq!(
-        envelope.decode(),
-        Err(DecodeError::FutureVersion { event_type: "OrderAccepted".into(), found: 2, supported: 1 })
-    );
+    assert_eq!(envelope.decode(), Err(DecodeError::FutureVersion { event_type: "OrderAccepted".into(), found: 2, supported: 1 }));
 }
 
 #[test]

@@ -15,9 +15,7 @@ fn reject(reason: &str) -> KitchenCommand {
 /// Every status but `allowed` refuses `command` with a conflict.
 fn refused_outside(allowed: OrderStatus, command: KitchenCommand) {
     for status in ALL_STATUSES.into_iter().filter(|s| *s != allowed) {
-        given::<Order>(order_at(status))
-            .when(kitchen(command.clone()))
-            .then_err_mentioning(DomainError::Conflict, "it must be");
+        given::<Order>(order_at(status)).when(kitchen(command.clone())).then_err_mentioning(DomainError::Conflict, "it must be");
     }
 }
 
@@ -29,9 +27,7 @@ fn the_store_accepts_a_placed_order() {
 
 #[test]
 fn the_store_rejects_a_placed_order_with_a_reason() {
-    let order = given::<Order>(order_at(OrderStatus::Placed))
-        .when(kitchen(reject("  out of rice ")))
-        .then([rejected("out of rice")]);
+    let order = given::<Order>(order_at(OrderStatus::Placed)).when(kitchen(reject("  out of rice "))).then([rejected("out of rice")]);
     assert_eq!(order.placed.unwrap().status, OrderStatus::Rejected);
 }
 
@@ -53,9 +49,7 @@ fn only_a_placed_order_is_accepted_or_rejected() {
 
 #[test]
 fn cooking_starts_on_an_accepted_order_and_names_where_the_food_goes() {
-    let order = given::<Order>(order_at(OrderStatus::Accepted))
-        .when(kitchen(KitchenCommand::StartCooking))
-        .then([cooking_started()]);
+    let order = given::<Order>(order_at(OrderStatus::Accepted)).when(kitchen(KitchenCommand::StartCooking)).then([cooking_started()]);
     assert_eq!(order.placed.unwrap().status, OrderStatus::Cooking);
 }
 
@@ -66,9 +60,7 @@ fn only_an_accepted_order_starts_cooking() {
 
 #[test]
 fn cooking_finishes_on_an_order_that_is_cooking() {
-    let order = given::<Order>(order_at(OrderStatus::Cooking))
-        .when(kitchen(KitchenCommand::FinishCooking))
-        .then([cooking_finished()]);
+    let order = given::<Order>(order_at(OrderStatus::Cooking)).when(kitchen(KitchenCommand::FinishCooking)).then([cooking_finished()]);
     assert_eq!(order.placed.unwrap().status, OrderStatus::Cooked);
 }
 

@@ -37,9 +37,7 @@ fn the_address_is_recorded_trimmed() {
 
 #[test]
 fn an_order_needs_at_least_one_item() {
-    given::<Order>([])
-        .when(place_with(|p| p.lines.clear()))
-        .then_err_mentioning(DomainError::Invalid, "at least one item");
+    given::<Order>([]).when(place_with(|p| p.lines.clear())).then_err_mentioning(DomainError::Invalid, "at least one item");
 }
 
 #[test]
@@ -54,9 +52,7 @@ fn each_line_has_a_price_and_a_bounded_name() {
     given::<Order>([])
         .when(place_with(|p| p.lines[1].unit_price = Money::ZERO))
         .then_err_mentioning(DomainError::Invalid, "kimchi-stew has no price");
-    given::<Order>([])
-        .when(place_with(|p| p.lines[0].name = "x".repeat(121)))
-        .then_err_mentioning(DomainError::Invalid, "too long a name");
+    given::<Order>([]).when(place_with(|p| p.lines[0].name = "x".repeat(121))).then_err_mentioning(DomainError::Invalid, "too long a name");
 }
 
 #[test]
@@ -68,17 +64,13 @@ fn a_price_beyond_any_menu_is_refused_so_totals_never_overflow() {
 
 #[test]
 fn an_order_needs_a_delivery_address_of_at_most_500_characters() {
-    given::<Order>([])
-        .when(place_with(|p| p.address = "  ".into()))
-        .then_err_mentioning(DomainError::Invalid, "address");
+    given::<Order>([]).when(place_with(|p| p.address = "  ".into())).then_err_mentioning(DomainError::Invalid, "address");
     given::<Order>([]).when(place_with(|p| p.address = "a".repeat(501))).then_err(DomainError::Invalid);
 }
 
 #[test]
 fn an_order_needs_a_region() {
-    given::<Order>([])
-        .when(place_with(|p| p.region = "".into()))
-        .then_err_mentioning(DomainError::Invalid, "region");
+    given::<Order>([]).when(place_with(|p| p.region = "".into())).then_err_mentioning(DomainError::Invalid, "region");
 }
 
 #[test]
@@ -99,11 +91,7 @@ fn an_order_is_placed_only_once() {
 
 #[test]
 fn commands_on_an_unplaced_order_find_nothing() {
-    for command in [
-        cancel_by_customer(),
-        kitchen(KitchenCommand::Accept),
-        progress(DeliveryProgress::PickedUp { rider_id: rider() }),
-    ] {
+    for command in [cancel_by_customer(), kitchen(KitchenCommand::Accept), progress(DeliveryProgress::PickedUp { rider_id: rider() })] {
         given::<Order>([]).when(command).then_err(DomainError::NotFound);
     }
 }
@@ -121,9 +109,7 @@ fn the_customer_cancels_until_cooking_starts() {
 #[test]
 fn once_cooking_has_started_the_order_can_no_longer_be_cancelled() {
     for status in [OrderStatus::Cooking, OrderStatus::Cooked, OrderStatus::PickedUp, OrderStatus::Delivered] {
-        given::<Order>(order_at(status))
-            .when(cancel_by_customer())
-            .then_err_mentioning(DomainError::Conflict, "cooking has started");
+        given::<Order>(order_at(status)).when(cancel_by_customer()).then_err_mentioning(DomainError::Conflict, "cooking has started");
     }
 }
 
@@ -140,9 +126,7 @@ fn a_rejected_or_cancelled_order_cannot_be_cancelled() {
 #[test]
 fn only_the_customer_who_placed_the_order_may_cancel_it() {
     for status in [OrderStatus::Placed, OrderStatus::Cooking] {
-        given::<Order>(order_at(status))
-            .when(OrderCommand::Cancel { customer_id: other_customer() })
-            .then_err(DomainError::Forbidden);
+        given::<Order>(order_at(status)).when(OrderCommand::Cancel { customer_id: other_customer() }).then_err(DomainError::Forbidden);
     }
 }
 
@@ -174,25 +158,19 @@ fn a_delivery_of_picked_up_food_completes_the_order() {
 
 #[test]
 fn an_accident_cancels_the_order_for_the_rider_accident() {
-    let order = given::<Order>(order_at(OrderStatus::PickedUp))
-        .when(accident())
-        .then([cancelled(CancelReason::RiderAccident)]);
+    let order = given::<Order>(order_at(OrderStatus::PickedUp)).when(accident()).then([cancelled(CancelReason::RiderAccident)]);
     assert_eq!(order.placed.unwrap().status, OrderStatus::Cancelled);
 }
 
 #[test]
 fn a_completion_arriving_before_the_pick_up_records_the_pick_up_first() {
-    let order = given::<Order>(order_at(OrderStatus::Cooked))
-        .when(completed())
-        .then([picked_up(rider()), delivered(rider())]);
+    let order = given::<Order>(order_at(OrderStatus::Cooked)).when(completed()).then([picked_up(rider()), delivered(rider())]);
     assert_eq!(order.placed.unwrap().rider_id, Some(rider()));
 }
 
 #[test]
 fn an_accident_arriving_before_the_pick_up_records_the_pick_up_first() {
-    given::<Order>(order_at(OrderStatus::Cooked))
-        .when(accident())
-        .then([picked_up(rider()), cancelled(CancelReason::RiderAccident)]);
+    given::<Order>(order_at(OrderStatus::Cooked)).when(accident()).then([picked_up(rider()), cancelled(CancelReason::RiderAccident)]);
 }
 
 #[test]

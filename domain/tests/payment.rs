@@ -31,9 +31,7 @@ fn a_charge_is_for_more_than_nothing() {
 
 #[test]
 fn an_order_is_paid_only_once() {
-    given::<Payment>([payment_approved()])
-        .when(approve())
-        .then_err_mentioning(DomainError::Conflict, "already paid");
+    given::<Payment>([payment_approved()]).when(approve()).then_err_mentioning(DomainError::Conflict, "already paid");
 }
 
 #[test]

@@ -3,12 +3,12 @@
 
 mod support;
 
+use domain::catalog::Store;
 use domain::delivery::{Delivery, DeliveryCommand, DeliveryEvent};
 use domain::notification::Notification;
 use domain::ordering::{CancelReason, DeliveryProgress, Order, OrderCommand, OrderEvent, OrderStatus};
 use domain::payment::{Payment, PaymentCommand, RefundReason};
 use domain::policy::{dispatch_delivery, notify_customer, refund_payment, track_delivery};
-use domain::catalog::Store;
 use domain::{Envelope, Event, Versioned};
 use std::collections::HashSet;
 use support::*;
@@ -62,8 +62,7 @@ fn rejection_and_both_cancellations_refund_the_payment_with_their_reason() {
 
 #[test]
 fn no_other_event_refunds_anything() {
-    let refunded: Vec<_> =
-        every_event().iter().filter_map(|(e, event)| refund_payment(e, event).map(|_| e.event_type.clone())).collect();
+    let refunded: Vec<_> = every_event().iter().filter_map(|(e, event)| refund_payment(e, event).map(|_| e.event_type.clone())).collect();
     assert_eq!(refunded, ["OrderRejected", "OrderCancelled", "OrderCancelled"]);
 }
 
@@ -108,8 +107,7 @@ fn the_riders_progress_becomes_the_orders_progress() {
 
 #[test]
 fn no_other_event_is_tracked() {
-    let tracked: Vec<_> =
-        every_event().iter().filter_map(|(e, event)| track_delivery(e, event).map(|_| e.event_type.clone())).collect();
+    let tracked: Vec<_> = every_event().iter().filter_map(|(e, event)| track_delivery(e, event).map(|_| e.event_type.clone())).collect();
     assert_eq!(tracked, ["DeliveryPicked", "DeliveryCompleted", "AccidentReported"]);
 }
 

@@ -35,10 +35,8 @@ fn the_order_status_is_the_latest_change_of_a_timeline_in_version_order() {
     let view = fold::<OrderStatusProjection>(&stream);
     use OrderStatus as S;
     let statuses = [S::Placed, S::Accepted, S::Cooking, S::Cooked, S::PickedUp, S::Delivered];
-    let timeline: Vec<_> = (1..)
-        .zip(statuses)
-        .map(|(version, status)| TimelineEntry { version, status, time: at(version as i64), note: None })
-        .collect();
+    let timeline: Vec<_> =
+        (1..).zip(statuses).map(|(version, status)| TimelineEntry { version, status, time: at(version as i64), note: None }).collect();
     assert_eq!(view.timeline, timeline);
     assert_eq!(view.status, Some(OrderStatus::Delivered));
     assert_eq!((view.order_id, view.customer_id, view.store_id), (order_id(), customer(), store_id()));

@@ -115,10 +115,7 @@ fn holds_at_every_step(marketplace: &Marketplace) -> Result<(), TestCaseError> {
 
     // Once cooking has started the customer can no longer cancel.
     if cancelled_by == Some(CancelReason::Customer) {
-        prop_assert!(
-            !reached(order, OrderStatus::Cooking),
-            "cancelled by the customer after cooking started: {order:?}"
-        );
+        prop_assert!(!reached(order, OrderStatus::Cooking), "cancelled by the customer after cooking started: {order:?}");
     }
 
     // One rider takes the delivery, and only that rider finishes it.
@@ -131,9 +128,7 @@ fn holds_at_every_step(marketplace: &Marketplace) -> Result<(), TestCaseError> {
         .collect();
     prop_assert!(pickers.len() <= 1, "picked by {pickers:?}");
     for event in delivery {
-        if let DeliveryEvent::DeliveryCompleted { rider_id, .. } | DeliveryEvent::AccidentReported { rider_id, .. } =
-            event
-        {
+        if let DeliveryEvent::DeliveryCompleted { rider_id, .. } | DeliveryEvent::AccidentReported { rider_id, .. } = event {
             prop_assert_eq!(Some(rider_id), pickers.first().copied(), "finished by someone else: {:?}", delivery);
         }
     }
@@ -176,33 +171,22 @@ fn holds_once_policies_settle(settled: &Marketplace) -> Result<(), TestCaseError
 
     // The delivery mirrors the order's kitchen and rider progress.
     let delivery = settled.delivery.current.state.opened.as_ref();
-    prop_assert_eq!(
-        delivery.is_some(),
-        reached(order, OrderStatus::Cooking),
-        "delivery {:?} for order {:?}",
-        delivery,
-        order
-    );
+    prop_assert_eq!(delivery.is_some(), reached(order, OrderStatus::Cooking), "delivery {:?} for order {:?}", delivery, order);
     let Some(delivery) = delivery else { return Ok(()) };
     prop_assert_eq!(delivery.food_ready, reached(order, OrderStatus::Cooked), "food ready against {:?}", order);
     let placed = settled.order.current.state.placed.as_ref().expect("a delivery exists only for a placed order");
     let order_rider = placed.rider_id.as_ref();
     let consistent = match (&delivery.state, placed.status) {
         (DeliveryState::Open, OrderStatus::Cooking | OrderStatus::Cooked) => order_rider.is_none(),
-        (DeliveryState::PickedUp(rider), OrderStatus::PickedUp)
-        | (DeliveryState::Delivered(rider), OrderStatus::Delivered) => order_rider == Some(rider),
+        (DeliveryState::PickedUp(rider), OrderStatus::PickedUp) | (DeliveryState::Delivered(rider), OrderStatus::Delivered) => {
+            order_rider == Some(rider)
+        }
         (DeliveryState::Failed(rider), OrderStatus::Cancelled) => {
             order_rider == Some(rider) && cancel_reason(order) == Some(CancelReason::RiderAccident)
         }
         _ => false,
     };
-    prop_assert!(
-        consistent,
-        "delivery {:?} but order {:?} with rider {:?}",
-        delivery.state,
-        placed.status,
-        order_rider
-    );
+    prop_assert!(consistent, "delivery {:?} but order {:?} with rider {:?}", delivery.state, placed.status, order_rider);
     Ok(())
 }
 
@@ -280,10 +264,7 @@ fn stories_reach_every_ending() {
     for _ in 0..400 {
         let (menu, steps) = one_order_story().new_tree(&mut runner).expect("a story").current();
         let settled = Marketplace::run(one_order_cast(), menu, &steps);
-        let ending = match (
-            settled.order.current.state.placed.as_ref().map(|o| o.status),
-            cancel_reason(&settled.order.history),
-        ) {
+        let ending = match (settled.order.current.state.placed.as_ref().map(|o| o.status), cancel_reason(&settled.order.history)) {
             (None, _) => "never placed".to_owned(),
             (Some(OrderStatus::Cancelled), Some(reason)) => format!("cancelled ({reason:?})"),
             (Some(status), _) => format!("{status:?}"),
@@ -320,8 +301,7 @@ fn snapshot_then_tail_is_full_replay<A: Aggregate>(commands: &[A::Command], spli
     let snapshot = Versioned::<A>::replay(head);
     prop_assert_eq!(snapshot.version, k as u64);
     let json = serde_json::to_string(&snapshot).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let mut restored: Versioned<A> =
-        serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!("{e}: {json}")))?;
+    let mut restored: Versioned<A> = serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!("{e}: {json}")))?;
     prop_assert_eq!(&restored, &snapshot, "JSON {}", json);
     restored.apply_all(tail);
     prop_assert_eq!(&restored, &full, "snapshot after {} of {} events", k, history.len());
@@ -380,10 +360,8 @@ proptest! {
 
 fn snapshot_of_history_then_tail<A: Aggregate>(history: &[A::Event], split: Index) -> Result<(), TestCaseError> {
     let k = split.index(history.len() + 1);
-    let json = serde_json::to_string(&Versioned::<A>::replay(&history[..k]))
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let mut restored: Versioned<A> =
-        serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!("{e}: {json}")))?;
+    let json = serde_json::to_string(&Versioned::<A>::replay(&history[..k])).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut restored: Versioned<A> = serde_json::from_str(&json).map_err(|e| TestCaseError::fail(format!("{e}: {json}")))?;
     restored.apply_all(&history[k..]);
     prop_assert_eq!(restored, Versioned::<A>::replay(history), "{} snapshot after {} events", A::TYPE, k);
     Ok(())
@@ -457,9 +435,7 @@ fn stories_and_schedule() -> impl Strategy<Value = (Vec<OrderStory>, Played, Vec
 }
 
 /// Folds envelopes into view documents, as the projector does.
-fn fold<'a, P: Projection>(
-    envelopes: impl IntoIterator<Item = &'a Envelope>,
-) -> Result<BTreeMap<ViewKey, P::View>, TestCaseError> {
+fn fold<'a, P: Projection>(envelopes: impl IntoIterator<Item = &'a Envelope>) -> Result<BTreeMap<ViewKey, P::View>, TestCaseError> {
     let mut views: BTreeMap<ViewKey, P::View> = BTreeMap::new();
     for envelope in envelopes {
         let event = envelope.decode().map_err(|e| TestCaseError::fail(format!("{}: {e}", envelope.event_id)))?;
@@ -473,10 +449,7 @@ fn fold<'a, P: Projection>(
 
 /// In commit order or shuffled with duplicates, the same views; each
 /// survives JSON. Returns the views.
-fn converges<P: Projection>(
-    marketplaces: &[Marketplace],
-    schedule: &[usize],
-) -> Result<BTreeMap<ViewKey, P::View>, TestCaseError> {
+fn converges<P: Projection>(marketplaces: &[Marketplace], schedule: &[usize]) -> Result<BTreeMap<ViewKey, P::View>, TestCaseError> {
     for marketplace in marketplaces {
         prop_assert!(marketplace.journal.anomalies.is_empty(), "{:#?}", marketplace.journal.anomalies);
     }

@@ -33,13 +33,6 @@ impl Default for Settings {
 impl Deps {
     /// Every store on one embedded database.
     pub fn embedded(database: Arc<Database>, payments: Arc<dyn PaymentGateway>, bus: Arc<dyn EventBus>) -> Deps {
-        Deps {
-            events: database.clone(),
-            views: database.clone(),
-            notifier: database,
-            payments,
-            bus,
-            settings: Settings::default(),
-        }
+        Deps { events: database.clone(), views: database.clone(), notifier: database, payments, bus, settings: Settings::default() }
     }
 }

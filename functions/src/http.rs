@@ -174,11 +174,7 @@ pub struct Caller {
 
 impl Caller {
     pub fn require(&self, role: Role) -> Result<(), Problem> {
-        if self.role == role {
-            Ok(())
-        } else {
-            Err(Problem::forbidden(format!("only a {} may do this", role_word(role))))
-        }
+        if self.role == role { Ok(()) } else { Err(Problem::forbidden(format!("only a {} may do this", role_word(role)))) }
     }
 }
 
@@ -241,9 +237,7 @@ pub fn body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
         return Err(Problem::new(413, format!("the body must be at most {MAX_BODY_BYTES} bytes")));
     }
     let bytes = if request.is_base64_encoded {
-        base64::engine::general_purpose::STANDARD
-            .decode(raw)
-            .map_err(|_| Problem::bad_request("the body is not valid base64"))?
+        base64::engine::general_purpose::STANDARD.decode(raw).map_err(|_| Problem::bad_request("the body is not valid base64"))?
     } else {
         raw.as_bytes().to_vec()
     };

@@ -3,8 +3,8 @@
 
 use crate::deps::Deps;
 use crate::embedded::{Database, SimulatedProcessor};
-use crate::registry::{self, Handler};
 use crate::ports::{BusEntry, BusError, EventBus, PutOutcome};
+use crate::registry::{self, Handler};
 use async_trait::async_trait;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;

@@ -12,8 +12,8 @@ pub mod item;
 pub mod lambda;
 pub mod registry;
 
-pub use deps::{Deps, Settings};
 /// The ports and their contract suite, re-exported so handlers say `crate::ports`.
 pub use ::ports;
 pub use ::ports::contract;
+pub use deps::{Deps, Settings};
 pub use registry::{FUNCTIONS, Handler, HandlerError};

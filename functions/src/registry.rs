@@ -150,7 +150,12 @@ pub async fn invoke_event(function: &str, handler: EventHandler, deps: &Deps, ev
     outcome
 }
 
-pub async fn invoke_stream(function: &str, handler: StreamHandler, deps: &Deps, batch: StreamBatch) -> Result<DynamoDbEventResponse, HandlerError> {
+pub async fn invoke_stream(
+    function: &str,
+    handler: StreamHandler,
+    deps: &Deps,
+    batch: StreamBatch,
+) -> Result<DynamoDbEventResponse, HandlerError> {
     use tracing::Instrument;
     let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
     handler(deps, batch).instrument(span).await

@@ -112,9 +112,8 @@ impl EventBus for LocalBus {
             .with(|connection| {
                 let transaction = connection.transaction()?;
                 {
-                    let mut insert = transaction.prepare_cached(
-                        "INSERT INTO deliveries (target, rule, event, max_retries, due_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?;
+                    let mut insert = transaction
+                        .prepare_cached("INSERT INTO deliveries (target, rule, event, max_retries, due_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
                     for (target, rule, event, max_retries) in &rows {
                         insert.execute(params![target, rule, event, max_retries, now])?;
                     }

@@ -5,9 +5,9 @@
 use crate::bus::dead_letter;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::Utc;
+use functions::Deps;
 use functions::embedded::Database;
 use functions::registry::{self, EventHandler, Handler};
-use functions::Deps;
 use rusqlite::params;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -113,8 +113,9 @@ impl Dispatcher {
             Ok(()) => self.database.with(|c| c.execute("DELETE FROM deliveries WHERE id = ?1", params![delivery.id]).map(drop)),
             Err(error) if delivery.attempts >= delivery.max_retries => {
                 tracing::error!(target = delivery.target, rule = delivery.rule, %error, "retries spent: dead-lettered");
-                dead_letter(&self.database, &delivery.target, &delivery.rule, &delivery.event, &error)
-                    .and_then(|()| self.database.with(|c| c.execute("DELETE FROM deliveries WHERE id = ?1", params![delivery.id]).map(drop)))
+                dead_letter(&self.database, &delivery.target, &delivery.rule, &delivery.event, &error).and_then(|()| {
+                    self.database.with(|c| c.execute("DELETE FROM deliveries WHERE id = ?1", params![delivery.id]).map(drop))
+                })
             }
             Err(error) => {
                 let attempts = delivery.attempts + 1;

@@ -47,9 +47,7 @@ impl EventPattern {
     /// operator, or a malformed operand (numeric pairs, CIDR, wildcard, `$or`, ...).
     pub fn parse(pattern: &Value) -> Result<EventPattern, PatternError> {
         let map = pattern.as_object().ok_or(PatternError::NotAnObject)?;
-        Ok(EventPattern {
-            root: ObjectPattern::parse(map, "")?,
-        })
+        Ok(EventPattern { root: ObjectPattern::parse(map, "")? })
     }
 
     /// Whether `event` satisfies every field of the pattern.
@@ -76,14 +74,9 @@ impl ObjectPattern {
     fn parse(map: &Map<String, Value>, path: &str) -> Result<Self, PatternError> {
         if map.is_empty() {
             let path = if path.is_empty() { "top level" } else { path };
-            return Err(PatternError::EmptyObject {
-                path: path.to_owned(),
-            });
+            return Err(PatternError::EmptyObject { path: path.to_owned() });
         }
-        let mut pattern = ObjectPattern {
-            fields: Vec::new(),
-            any_of: Vec::new(),
-        };
+        let mut pattern = ObjectPattern { fields: Vec::new(), any_of: Vec::new() };
         for (key, value) in map {
             let field_path = join(path, key);
             if key == OR_KEY {
@@ -105,9 +98,7 @@ impl ObjectPattern {
             Some(Value::Object(map)) => self.matches_map(Some(map)),
             // Each array element must satisfy the whole sub-pattern on its own, so
             // fields from different elements never combine (array-consistent matching).
-            Some(Value::Array(items)) if !items.is_empty() => {
-                items.iter().any(|item| self.matches_value(Some(item)))
-            }
+            Some(Value::Array(items)) if !items.is_empty() => items.iter().any(|item| self.matches_value(Some(item))),
             // Nothing below this node has leaves, yet `exists: false` can still match.
             _ => self.matches_map(None),
         }
@@ -121,34 +112,21 @@ impl ObjectPattern {
                 FieldPattern::Nested(pattern) => pattern.matches_value(child),
             }
         });
-        fields_match
-            && (self.any_of.is_empty() || self.any_of.iter().any(|alt| alt.matches_map(map)))
+        fields_match && (self.any_of.is_empty() || self.any_of.iter().any(|alt| alt.matches_map(map)))
     }
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 fn invalid(path: &str, reason: impl Into<String>) -> PatternError {
-    PatternError::InvalidMatcher {
-        path: path.to_owned(),
-        reason: reason.into(),
-    }
+    PatternError::InvalidMatcher { path: path.to_owned(), reason: reason.into() }
 }
 
 fn parse_or(value: &Value, path: &str) -> Result<Vec<ObjectPattern>, PatternError> {
-    let error = || PatternError::InvalidOr {
-        path: path.to_owned(),
-    };
-    let items = value
-        .as_array()
-        .filter(|items| items.len() >= 2)
-        .ok_or_else(error)?;
+    let error = || PatternError::InvalidOr { path: path.to_owned() };
+    let items = value.as_array().filter(|items| items.len() >= 2).ok_or_else(error)?;
     items
         .iter()
         .enumerate()
@@ -169,9 +147,7 @@ fn leaf_matches(matchers: &[Matcher], value: Option<&Value>) -> bool {
 /// applies matchers (including `exists`) to leaf values only.
 fn collect_leaves<'a>(value: Option<&'a Value>, out: &mut Vec<&'a Value>) {
     match value {
-        Some(Value::Array(items)) => items
-            .iter()
-            .for_each(|item| collect_leaves(Some(item), out)),
+        Some(Value::Array(items)) => items.iter().for_each(|item| collect_leaves(Some(item), out)),
         Some(Value::Object(_)) | None => {}
         Some(scalar) => out.push(scalar),
     }
@@ -229,9 +205,7 @@ fn numbers_eq(a: &Number, b: &Number) -> bool {
 
 fn parse_matchers(items: &[Value], path: &str) -> Result<Vec<Matcher>, PatternError> {
     if items.is_empty() {
-        return Err(PatternError::EmptyMatcherList {
-            path: path.to_owned(),
-        });
+        return Err(PatternError::EmptyMatcherList { path: path.to_owned() });
     }
     items.iter().map(|item| parse_matcher(item, path)).collect()
 }
@@ -239,18 +213,12 @@ fn parse_matchers(items: &[Value], path: &str) -> Result<Vec<Matcher>, PatternEr
 fn parse_matcher(item: &Value, path: &str) -> Result<Matcher, PatternError> {
     match item {
         Value::Object(operator) => parse_operator(operator, path),
-        Value::Array(_) => Err(invalid(
-            path,
-            "nested arrays are not allowed in a matcher list",
-        )),
+        Value::Array(_) => Err(invalid(path, "nested arrays are not allowed in a matcher list")),
         scalar => Ok(Matcher::Equals(scalar.clone())),
     }
 }
 
-fn single_entry<'a>(
-    object: &'a Map<String, Value>,
-    path: &str,
-) -> Result<(&'a str, &'a Value), PatternError> {
+fn single_entry<'a>(object: &'a Map<String, Value>, path: &str) -> Result<(&'a str, &'a Value), PatternError> {
     let mut entries = object.iter();
     match (entries.next(), entries.next()) {
         (Some((op, operand)), None) => Ok((op.as_str(), operand)),
@@ -259,9 +227,7 @@ fn single_entry<'a>(
 }
 
 fn expect_str<'a>(operand: &'a Value, op: &str, path: &str) -> Result<&'a str, PatternError> {
-    operand
-        .as_str()
-        .ok_or_else(|| invalid(path, format!("{op} needs a string")))
+    operand.as_str().ok_or_else(|| invalid(path, format!("{op} needs a string")))
 }
 
 fn parse_operator(object: &Map<String, Value>, path: &str) -> Result<Matcher, PatternError> {
@@ -269,26 +235,14 @@ fn parse_operator(object: &Map<String, Value>, path: &str) -> Result<Matcher, Pa
     let matcher = match op {
         "prefix" => Matcher::Text(TextMatch::Prefix(parse_affix(operand, op, path)?)),
         "suffix" => Matcher::Text(TextMatch::Suffix(parse_affix(operand, op, path)?)),
-        EQUALS_IGNORE_CASE => Matcher::Text(TextMatch::equals_ignore_case(expect_str(
-            operand, op, path,
-        )?)),
-        "wildcard" => Matcher::Text(TextMatch::Wildcard(Wildcard::parse(
-            expect_str(operand, op, path)?,
-            path,
-        )?)),
+        EQUALS_IGNORE_CASE => Matcher::Text(TextMatch::equals_ignore_case(expect_str(operand, op, path)?)),
+        "wildcard" => Matcher::Text(TextMatch::Wildcard(Wildcard::parse(expect_str(operand, op, path)?, path)?)),
         "anything-but" => Matcher::AnythingBut(Exclusion::parse(operand, path)?),
         "numeric" => Matcher::Numeric(NumericRange::parse(operand, path)?),
         "cidr" => Matcher::Cidr(Cidr::parse(expect_str(operand, op, path)?, path)?),
-        "exists" => Matcher::Exists(
-            operand
-                .as_bool()
-                .ok_or_else(|| invalid(path, "exists needs true or false"))?,
-        ),
+        "exists" => Matcher::Exists(operand.as_bool().ok_or_else(|| invalid(path, "exists needs true or false"))?),
         _ => {
-            return Err(PatternError::UnknownOperator {
-                op: op.to_owned(),
-                path: path.to_owned(),
-            });
+            return Err(PatternError::UnknownOperator { op: op.to_owned(), path: path.to_owned() });
         }
     };
     Ok(matcher)
@@ -301,17 +255,11 @@ fn parse_affix(operand: &Value, op: &str, path: &str) -> Result<CaseText, Patter
         Value::Object(object) => {
             let (inner_op, inner) = single_entry(object, path)?;
             if inner_op != EQUALS_IGNORE_CASE {
-                return Err(PatternError::UnknownOperator {
-                    op: inner_op.to_owned(),
-                    path: path.to_owned(),
-                });
+                return Err(PatternError::UnknownOperator { op: inner_op.to_owned(), path: path.to_owned() });
             }
             Ok(CaseText::ignore_case(expect_str(inner, inner_op, path)?))
         }
-        _ => Err(invalid(
-            path,
-            format!("{op} needs a string or an {EQUALS_IGNORE_CASE} object"),
-        )),
+        _ => Err(invalid(path, format!("{op} needs a string or an {EQUALS_IGNORE_CASE} object"))),
     }
 }
 
@@ -324,26 +272,16 @@ struct CaseText {
 
 impl CaseText {
     fn exact(text: &str) -> Self {
-        CaseText {
-            text: text.to_owned(),
-            ignore_case: false,
-        }
+        CaseText { text: text.to_owned(), ignore_case: false }
     }
 
     fn ignore_case(text: &str) -> Self {
-        CaseText {
-            text: text.to_lowercase(),
-            ignore_case: true,
-        }
+        CaseText { text: text.to_lowercase(), ignore_case: true }
     }
 
     /// The event value normalised the same way as `self.text`.
     fn normalise<'a>(&self, value: &'a str) -> Cow<'a, str> {
-        if self.ignore_case {
-            Cow::Owned(value.to_lowercase())
-        } else {
-            Cow::Borrowed(value)
-        }
+        if self.ignore_case { Cow::Owned(value.to_lowercase()) } else { Cow::Borrowed(value) }
     }
 }
 
@@ -396,10 +334,7 @@ impl Exclusion {
         let all_strings = items.iter().all(Value::is_string);
         let all_numbers = items.iter().all(Value::is_number);
         if items.is_empty() || !(all_strings || all_numbers) {
-            return Err(invalid(
-                path,
-                "anything-but list must be non-empty and all strings or all numbers",
-            ));
+            return Err(invalid(path, "anything-but list must be non-empty and all strings or all numbers"));
         }
         Ok(Exclusion::Values(items.to_vec()))
     }
@@ -408,25 +343,15 @@ impl Exclusion {
         let (op, operand) = single_entry(object, path)?;
         let texts = match op {
             // EventBridge allows a single, non-empty prefix or suffix here.
-            "prefix" => vec![TextMatch::Prefix(CaseText::exact(non_empty_str(
-                operand, op, path,
-            )?))],
-            "suffix" => vec![TextMatch::Suffix(CaseText::exact(non_empty_str(
-                operand, op, path,
-            )?))],
-            EQUALS_IGNORE_CASE => string_list(operand, op, path)?
-                .into_iter()
-                .map(TextMatch::equals_ignore_case)
-                .collect(),
+            "prefix" => vec![TextMatch::Prefix(CaseText::exact(non_empty_str(operand, op, path)?))],
+            "suffix" => vec![TextMatch::Suffix(CaseText::exact(non_empty_str(operand, op, path)?))],
+            EQUALS_IGNORE_CASE => string_list(operand, op, path)?.into_iter().map(TextMatch::equals_ignore_case).collect(),
             "wildcard" => string_list(operand, op, path)?
                 .into_iter()
                 .map(|text| Wildcard::parse(text, path).map(TextMatch::Wildcard))
                 .collect::<Result<_, _>>()?,
             _ => {
-                return Err(PatternError::UnknownOperator {
-                    op: op.to_owned(),
-                    path: path.to_owned(),
-                });
+                return Err(PatternError::UnknownOperator { op: op.to_owned(), path: path.to_owned() });
             }
         };
         Ok(Exclusion::Text(texts))
@@ -436,9 +361,7 @@ impl Exclusion {
         match self {
             Exclusion::Values(values) => values.iter().any(|value| literal_eq(value, leaf)),
             // A non-string can't start with, end with or equal the text, so it is let through.
-            Exclusion::Text(texts) => leaf
-                .as_str()
-                .is_some_and(|s| texts.iter().any(|t| t.matches(s))),
+            Exclusion::Text(texts) => leaf.as_str().is_some_and(|s| texts.iter().any(|t| t.matches(s))),
         }
     }
 }
@@ -446,27 +369,16 @@ impl Exclusion {
 fn non_empty_str<'a>(operand: &'a Value, op: &str, path: &str) -> Result<&'a str, PatternError> {
     let text = expect_str(operand, op, path)?;
     if text.is_empty() {
-        return Err(invalid(
-            path,
-            format!("anything-but {op} must not be empty"),
-        ));
+        return Err(invalid(path, format!("anything-but {op} must not be empty")));
     }
     Ok(text)
 }
 
 fn string_list<'a>(operand: &'a Value, op: &str, path: &str) -> Result<Vec<&'a str>, PatternError> {
-    let error = || {
-        invalid(
-            path,
-            format!("{op} needs a string or a non-empty list of strings"),
-        )
-    };
+    let error = || invalid(path, format!("{op} needs a string or a non-empty list of strings"));
     match operand {
         Value::String(text) => Ok(vec![text.as_str()]),
-        Value::Array(items) if !items.is_empty() => items
-            .iter()
-            .map(|item| item.as_str().ok_or_else(error))
-            .collect(),
+        Value::Array(items) if !items.is_empty() => items.iter().map(|item| item.as_str().ok_or_else(error)).collect(),
         _ => Err(error()),
     }
 }
@@ -550,10 +462,7 @@ impl NumericRange {
             .as_array()
             .filter(|items| !items.is_empty() && items.len() % 2 == 0)
             .ok_or_else(|| invalid(path, "numeric needs operator/number pairs"))?;
-        let pairs = items
-            .chunks_exact(2)
-            .map(|pair| Self::parse_pair(pair, path))
-            .collect::<Result<Vec<_>, _>>()?;
+        let pairs = items.chunks_exact(2).map(|pair| Self::parse_pair(pair, path)).collect::<Result<Vec<_>, _>>()?;
         match pairs.as_slice() {
             [(op, value)] => Self::single(op, *value, path),
             [(low_op, low), (high_op, high)] => Self::between(low_op, *low, high_op, *high, path),
@@ -563,95 +472,43 @@ impl NumericRange {
 
     fn parse_pair<'a>(pair: &'a [Value], path: &str) -> Result<(&'a str, f64), PatternError> {
         match pair {
-            [Value::String(op), Value::Number(n)] => n
-                .as_f64()
-                .map(|value| (op.as_str(), value))
-                .ok_or_else(|| invalid(path, "numeric value out of range")),
+            [Value::String(op), Value::Number(n)] => {
+                n.as_f64().map(|value| (op.as_str(), value)).ok_or_else(|| invalid(path, "numeric value out of range"))
+            }
             _ => Err(invalid(path, "numeric needs operator/number pairs")),
         }
     }
 
     fn single(op: &str, value: f64, path: &str) -> Result<Self, PatternError> {
         let (lower, upper) = match op {
-            "=" => (
-                Some(Bound {
-                    value,
-                    inclusive: true,
-                }),
-                Some(Bound {
-                    value,
-                    inclusive: true,
-                }),
-            ),
-            ">" | ">=" => (
-                Some(Bound {
-                    value,
-                    inclusive: op == ">=",
-                }),
-                None,
-            ),
-            "<" | "<=" => (
-                None,
-                Some(Bound {
-                    value,
-                    inclusive: op == "<=",
-                }),
-            ),
+            "=" => (Some(Bound { value, inclusive: true }), Some(Bound { value, inclusive: true })),
+            ">" | ">=" => (Some(Bound { value, inclusive: op == ">=" }), None),
+            "<" | "<=" => (None, Some(Bound { value, inclusive: op == "<=" })),
             _ => return Err(unknown_numeric_op(op, path)),
         };
         Ok(NumericRange { lower, upper })
     }
 
     /// Mirrors EventBridge: a two-sided range is a lower bound followed by an upper bound.
-    fn between(
-        low_op: &str,
-        low: f64,
-        high_op: &str,
-        high: f64,
-        path: &str,
-    ) -> Result<Self, PatternError> {
+    fn between(low_op: &str, low: f64, high_op: &str, high: f64, path: &str) -> Result<Self, PatternError> {
         if let Some(op) = [low_op, high_op].into_iter().find(|op| !is_numeric_op(op)) {
             return Err(unknown_numeric_op(op, path));
         }
         if !matches!(low_op, ">" | ">=") || !matches!(high_op, "<" | "<=") {
-            return Err(invalid(
-                path,
-                "a numeric range needs `>`/`>=` followed by `<`/`<=`",
-            ));
+            return Err(invalid(path, "a numeric range needs `>`/`>=` followed by `<`/`<=`"));
         }
         if low >= high {
-            return Err(invalid(
-                path,
-                "numeric range lower bound must be below its upper bound",
-            ));
+            return Err(invalid(path, "numeric range lower bound must be below its upper bound"));
         }
         Ok(NumericRange {
-            lower: Some(Bound {
-                value: low,
-                inclusive: low_op == ">=",
-            }),
-            upper: Some(Bound {
-                value: high,
-                inclusive: high_op == "<=",
-            }),
+            lower: Some(Bound { value: low, inclusive: low_op == ">=" }),
+            upper: Some(Bound { value: high, inclusive: high_op == "<=" }),
         })
     }
 
     fn contains(&self, n: f64) -> bool {
-        let above_lower = self.lower.is_none_or(|b| {
-            if b.inclusive {
-                n >= b.value
-            } else {
-                n > b.value
-            }
-        });
-        let below_upper = self.upper.is_none_or(|b| {
-            if b.inclusive {
-                n <= b.value
-            } else {
-                n < b.value
-            }
-        });
+        let above_lower = self.lower.is_none_or(|b| if b.inclusive { n >= b.value } else { n > b.value });
+        let below_upper = self.upper.is_none_or(|b| if b.inclusive { n <= b.value } else { n < b.value });
         above_lower && below_upper
     }
 }
@@ -680,17 +537,11 @@ impl Cidr {
             IpAddr::V4(ip) if length <= 32 => {
                 // checked_shl: a /0 shifts by the full width, which plain `<<` rejects.
                 let mask = u32::MAX.checked_shl(32 - length).unwrap_or(0);
-                Ok(Cidr::V4 {
-                    network: u32::from(ip) & mask,
-                    mask,
-                })
+                Ok(Cidr::V4 { network: u32::from(ip) & mask, mask })
             }
             IpAddr::V6(ip) if length <= 128 => {
                 let mask = u128::MAX.checked_shl(128 - length).unwrap_or(0);
-                Ok(Cidr::V6 {
-                    network: u128::from(ip) & mask,
-                    mask,
-                })
+                Ok(Cidr::V6 { network: u128::from(ip) & mask, mask })
             }
             _ => Err(error()),
         }
@@ -731,14 +582,8 @@ mod tests {
     #[test]
     fn string_literal_matches_exactly_and_case_sensitively() {
         let p = json!({"source": ["food-delivery.ordering"]});
-        assert!(matches(
-            p.clone(),
-            json!({"source": "food-delivery.ordering"})
-        ));
-        assert!(!matches(
-            p.clone(),
-            json!({"source": "Food-Delivery.Ordering"})
-        ));
+        assert!(matches(p.clone(), json!({"source": "food-delivery.ordering"})));
+        assert!(!matches(p.clone(), json!({"source": "Food-Delivery.Ordering"})));
         assert!(!matches(p, json!({"source": "food-delivery"})));
     }
 
@@ -748,10 +593,7 @@ mod tests {
         assert!(matches(p.clone(), json!({"qty": 5})));
         assert!(matches(p.clone(), json!({"qty": 5.0})));
         assert!(matches(json!({"qty": [5.0]}), json!({"qty": 5})));
-        assert!(matches(
-            json!({"price": [301.8]}),
-            json!({"price": 3.018e2})
-        ));
+        assert!(matches(json!({"price": [301.8]}), json!({"price": 3.018e2})));
         assert!(!matches(p.clone(), json!({"qty": 6})));
         assert!(!matches(p, json!({"qty": "5"})));
     }
@@ -759,10 +601,7 @@ mod tests {
     #[test]
     fn large_integer_literals_compare_exactly() {
         let p = json!({"account": [9_007_199_254_740_993_u64]});
-        assert!(matches(
-            p.clone(),
-            json!({"account": 9_007_199_254_740_993_u64})
-        ));
+        assert!(matches(p.clone(), json!({"account": 9_007_199_254_740_993_u64})));
         assert!(!matches(p, json!({"account": 9_007_199_254_740_992_u64})));
     }
 
@@ -803,24 +642,15 @@ mod tests {
     #[test]
     fn every_field_must_match() {
         let p = json!({"source": ["orders"], "detail-type": ["OrderPlaced"]});
-        assert!(matches(
-            p.clone(),
-            json!({"source": "orders", "detail-type": "OrderPlaced"})
-        ));
-        assert!(!matches(
-            p.clone(),
-            json!({"source": "orders", "detail-type": "OrderCancelled"})
-        ));
+        assert!(matches(p.clone(), json!({"source": "orders", "detail-type": "OrderPlaced"})));
+        assert!(!matches(p.clone(), json!({"source": "orders", "detail-type": "OrderCancelled"})));
         assert!(!matches(p, json!({"source": "orders"})));
     }
 
     #[test]
     fn fields_not_in_the_pattern_are_ignored() {
         let p = json!({"source": ["orders"]});
-        assert!(matches(
-            p,
-            json!({"source": "orders", "extra": {"deep": [1, 2]}})
-        ));
+        assert!(matches(p, json!({"source": "orders", "extra": {"deep": [1, 2]}})));
     }
 
     // --- nesting and arrays ---------------------------------------------
@@ -828,14 +658,8 @@ mod tests {
     #[test]
     fn nested_objects_descend_into_event_fields() {
         let p = json!({"detail": {"data": {"storeId": ["s1"]}}});
-        assert!(matches(
-            p.clone(),
-            json!({"detail": {"data": {"storeId": "s1"}}})
-        ));
-        assert!(!matches(
-            p.clone(),
-            json!({"detail": {"data": {"storeId": "s2"}}})
-        ));
+        assert!(matches(p.clone(), json!({"detail": {"data": {"storeId": "s1"}}})));
+        assert!(!matches(p.clone(), json!({"detail": {"data": {"storeId": "s2"}}})));
         assert!(!matches(p.clone(), json!({"detail": {"storeId": "s1"}})));
         assert!(!matches(p.clone(), json!({"detail": "s1"})));
         assert!(!matches(p, json!({})));
@@ -844,10 +668,7 @@ mod tests {
     #[test]
     fn array_event_value_matches_when_any_element_matches() {
         let p = json!({"resources": ["arn:store:s1", "arn:store:s9"]});
-        assert!(matches(
-            p.clone(),
-            json!({"resources": ["arn:store:s0", "arn:store:s1"]})
-        ));
+        assert!(matches(p.clone(), json!({"resources": ["arn:store:s0", "arn:store:s1"]})));
         assert!(!matches(p.clone(), json!({"resources": ["arn:store:s2"]})));
         assert!(!matches(p, json!({"resources": []})));
     }
@@ -899,10 +720,7 @@ mod tests {
         assert!(matches(p.clone(), json!({"time": "2026-01-01T00:00:00Z"})));
         assert!(!matches(p.clone(), json!({"time": "2025-01-01T00:00:00Z"})));
         assert!(!matches(p.clone(), json!({"time": "x2026-01"})));
-        assert!(!matches(
-            json!({"code": [{"prefix": "12"}]}),
-            json!({"code": 123})
-        ));
+        assert!(!matches(json!({"code": [{"prefix": "12"}]}), json!({"code": 123})));
         assert!(!matches(p, json!({})));
     }
 
@@ -953,39 +771,18 @@ mod tests {
     fn wildcard_with_several_stars_and_anchors() {
         let p = json!({"arn": [{"wildcard": "arn:*:store/*/menu"}]});
         assert!(matches(p.clone(), json!({"arn": "arn:aws:store/s1/menu"})));
-        assert!(!matches(
-            p.clone(),
-            json!({"arn": "arn:aws:store/s1/menus"})
-        ));
-        assert!(matches(
-            json!({"x": [{"wildcard": "*mid*"}]}),
-            json!({"x": "a mid b"})
-        ));
-        assert!(!matches(
-            json!({"x": [{"wildcard": "*mid*"}]}),
-            json!({"x": "a m-id b"})
-        ));
+        assert!(!matches(p.clone(), json!({"arn": "arn:aws:store/s1/menus"})));
+        assert!(matches(json!({"x": [{"wildcard": "*mid*"}]}), json!({"x": "a mid b"})));
+        assert!(!matches(json!({"x": [{"wildcard": "*mid*"}]}), json!({"x": "a m-id b"})));
         // The trailing literal must not reuse characters of the leading one.
-        assert!(!matches(
-            json!({"x": [{"wildcard": "ab*ba"}]}),
-            json!({"x": "aba"})
-        ));
-        assert!(matches(
-            json!({"x": [{"wildcard": "ab*ba"}]}),
-            json!({"x": "abba"})
-        ));
+        assert!(!matches(json!({"x": [{"wildcard": "ab*ba"}]}), json!({"x": "aba"})));
+        assert!(matches(json!({"x": [{"wildcard": "ab*ba"}]}), json!({"x": "abba"})));
     }
 
     #[test]
     fn wildcard_without_star_is_exact_and_escapes_are_literal() {
-        assert!(matches(
-            json!({"x": [{"wildcard": "abc"}]}),
-            json!({"x": "abc"})
-        ));
-        assert!(!matches(
-            json!({"x": [{"wildcard": "abc"}]}),
-            json!({"x": "abcd"})
-        ));
+        assert!(matches(json!({"x": [{"wildcard": "abc"}]}), json!({"x": "abc"})));
+        assert!(!matches(json!({"x": [{"wildcard": "abc"}]}), json!({"x": "abcd"})));
         let star = json!({"x": [{"wildcard": "a\\*b"}]});
         assert!(matches(star.clone(), json!({"x": "a*b"})));
         assert!(!matches(star, json!({"x": "axb"})));
@@ -1086,34 +883,13 @@ mod tests {
 
     #[test]
     fn numeric_single_comparisons() {
-        assert!(matches(
-            json!({"x": [{"numeric": ["<", 10]}]}),
-            json!({"x": 9.99})
-        ));
-        assert!(!matches(
-            json!({"x": [{"numeric": ["<", 10]}]}),
-            json!({"x": 10})
-        ));
-        assert!(matches(
-            json!({"x": [{"numeric": ["<=", 10]}]}),
-            json!({"x": 10})
-        ));
-        assert!(matches(
-            json!({"x": [{"numeric": [">", -3]}]}),
-            json!({"x": -2})
-        ));
-        assert!(matches(
-            json!({"x": [{"numeric": [">=", 7]}]}),
-            json!({"x": 7})
-        ));
-        assert!(matches(
-            json!({"x": [{"numeric": ["=", 3.018e2]}]}),
-            json!({"x": 301.8})
-        ));
-        assert!(!matches(
-            json!({"x": [{"numeric": ["=", 301.8]}]}),
-            json!({"x": 301.9})
-        ));
+        assert!(matches(json!({"x": [{"numeric": ["<", 10]}]}), json!({"x": 9.99})));
+        assert!(!matches(json!({"x": [{"numeric": ["<", 10]}]}), json!({"x": 10})));
+        assert!(matches(json!({"x": [{"numeric": ["<=", 10]}]}), json!({"x": 10})));
+        assert!(matches(json!({"x": [{"numeric": [">", -3]}]}), json!({"x": -2})));
+        assert!(matches(json!({"x": [{"numeric": [">=", 7]}]}), json!({"x": 7})));
+        assert!(matches(json!({"x": [{"numeric": ["=", 3.018e2]}]}), json!({"x": 301.8})));
+        assert!(!matches(json!({"x": [{"numeric": ["=", 301.8]}]}), json!({"x": 301.9})));
     }
 
     #[test]
@@ -1134,14 +910,8 @@ mod tests {
         assert!(matches(p.clone(), json!({"detail": {"state": null}})));
         assert!(matches(p.clone(), json!({"detail": {"state": ["a"]}})));
         assert!(!matches(p.clone(), json!({"detail": {"state": []}})));
-        assert!(!matches(
-            p.clone(),
-            json!({"detail": {"state": {"inner": 1}}})
-        ));
-        assert!(!matches(
-            p.clone(),
-            json!({"detail": {"c-count": {"c1": 100}}})
-        ));
+        assert!(!matches(p.clone(), json!({"detail": {"state": {"inner": 1}}})));
+        assert!(!matches(p.clone(), json!({"detail": {"c-count": {"c1": 100}}})));
         assert!(!matches(p, json!({})));
     }
 
@@ -1158,10 +928,7 @@ mod tests {
     #[test]
     fn exists_false_only_considers_leaves() {
         let p = json!({"detail": {"c-count": [{"exists": false}]}});
-        assert!(matches(
-            p.clone(),
-            json!({"detail": {"c-count": {"c1": 100}}})
-        ));
+        assert!(matches(p.clone(), json!({"detail": {"c-count": {"c1": 100}}})));
         assert!(matches(p, json!({"detail": {"c-count": []}})));
     }
 
@@ -1176,14 +943,8 @@ mod tests {
         assert!(!matches(p.clone(), json!({"ip": "not-an-ip"})));
         assert!(!matches(p.clone(), json!({"ip": "::1"})));
         assert!(!matches(p, json!({"ip": 10})));
-        assert!(matches(
-            json!({"ip": [{"cidr": "0.0.0.0/0"}]}),
-            json!({"ip": "8.8.8.8"})
-        ));
-        assert!(matches(
-            json!({"ip": [{"cidr": "1.2.3.4/32"}]}),
-            json!({"ip": "1.2.3.4"})
-        ));
+        assert!(matches(json!({"ip": [{"cidr": "0.0.0.0/0"}]}), json!({"ip": "8.8.8.8"})));
+        assert!(matches(json!({"ip": [{"cidr": "1.2.3.4/32"}]}), json!({"ip": "1.2.3.4"})));
     }
 
     #[test]
@@ -1201,10 +962,7 @@ mod tests {
         let p = json!({"$or": [{"metric": ["cpu"]}, {"namespace": ["orders"]}]});
         assert!(matches(p.clone(), json!({"metric": "cpu"})));
         assert!(matches(p.clone(), json!({"namespace": "orders"})));
-        assert!(!matches(
-            p,
-            json!({"metric": "disk", "namespace": "billing"})
-        ));
+        assert!(!matches(p, json!({"metric": "disk", "namespace": "billing"})));
     }
 
     #[test]
@@ -1213,22 +971,10 @@ mod tests {
             "source": ["orders"],
             "$or": [{"detail": {"total": [{"numeric": [">", 100]}]}}, {"detail": {"vip": [true]}}]
         });
-        assert!(matches(
-            p.clone(),
-            json!({"source": "orders", "detail": {"total": 150}})
-        ));
-        assert!(matches(
-            p.clone(),
-            json!({"source": "orders", "detail": {"total": 5, "vip": true}})
-        ));
-        assert!(!matches(
-            p.clone(),
-            json!({"source": "orders", "detail": {"total": 5}})
-        ));
-        assert!(!matches(
-            p,
-            json!({"source": "billing", "detail": {"total": 150}})
-        ));
+        assert!(matches(p.clone(), json!({"source": "orders", "detail": {"total": 150}})));
+        assert!(matches(p.clone(), json!({"source": "orders", "detail": {"total": 5, "vip": true}})));
+        assert!(!matches(p.clone(), json!({"source": "orders", "detail": {"total": 5}})));
+        assert!(!matches(p, json!({"source": "billing", "detail": {"total": 150}})));
     }
 
     #[test]
@@ -1241,22 +987,10 @@ mod tests {
                 ]
             }
         });
-        assert!(matches(
-            p.clone(),
-            json!({"detail": {"status": "cancelled"}})
-        ));
-        assert!(matches(
-            p.clone(),
-            json!({"detail": {"kind": "refund", "amount": 20}})
-        ));
-        assert!(matches(
-            p.clone(),
-            json!({"detail": {"kind": "refund", "manual": true}})
-        ));
-        assert!(!matches(
-            p.clone(),
-            json!({"detail": {"kind": "refund", "amount": 5}})
-        ));
+        assert!(matches(p.clone(), json!({"detail": {"status": "cancelled"}})));
+        assert!(matches(p.clone(), json!({"detail": {"kind": "refund", "amount": 20}})));
+        assert!(matches(p.clone(), json!({"detail": {"kind": "refund", "manual": true}})));
+        assert!(!matches(p.clone(), json!({"detail": {"kind": "refund", "amount": 5}})));
         assert!(!matches(p, json!({"detail": {"status": "placed"}})));
     }
 
@@ -1302,50 +1036,26 @@ mod tests {
 
     #[test]
     fn empty_objects_are_rejected() {
-        assert_eq!(
-            error_message(json!({})),
-            "empty pattern object at top level"
-        );
-        assert_eq!(
-            error_message(json!({"detail": {}})),
-            "empty pattern object at detail"
-        );
+        assert_eq!(error_message(json!({})), "empty pattern object at top level");
+        assert_eq!(error_message(json!({"detail": {}})), "empty pattern object at detail");
     }
 
     #[test]
     fn leaves_must_be_arrays() {
-        assert_eq!(
-            error_message(json!({"detail": {"status": "placed"}})),
-            "detail.status must be an object or an array of matchers"
-        );
-        assert!(matches!(
-            parse_error(json!({"x": 1})),
-            PatternError::NotAMatcherList { .. }
-        ));
+        assert_eq!(error_message(json!({"detail": {"status": "placed"}})), "detail.status must be an object or an array of matchers");
+        assert!(matches!(parse_error(json!({"x": 1})), PatternError::NotAMatcherList { .. }));
     }
 
     #[test]
     fn empty_matcher_list_is_rejected() {
-        assert_eq!(
-            error_message(json!({"detail": {"status": []}})),
-            "empty matcher list at detail.status"
-        );
+        assert_eq!(error_message(json!({"detail": {"status": []}})), "empty matcher list at detail.status");
     }
 
     #[test]
     fn unknown_operator_is_rejected_with_path() {
-        assert_eq!(
-            error_message(json!({"detail": {"status": [{"foo": "x"}]}})),
-            "unknown operator `foo` at detail.status"
-        );
-        assert_eq!(
-            error_message(json!({"x": [{"anything-but": {"contains": "a"}}]})),
-            "unknown operator `contains` at x"
-        );
-        assert_eq!(
-            error_message(json!({"x": [{"prefix": {"equals": "a"}}]})),
-            "unknown operator `equals` at x"
-        );
+        assert_eq!(error_message(json!({"detail": {"status": [{"foo": "x"}]}})), "unknown operator `foo` at detail.status");
+        assert_eq!(error_message(json!({"x": [{"anything-but": {"contains": "a"}}]})), "unknown operator `contains` at x");
+        assert_eq!(error_message(json!({"x": [{"prefix": {"equals": "a"}}]})), "unknown operator `equals` at x");
     }
 
     #[test]
@@ -1365,15 +1075,9 @@ mod tests {
         ];
         for case in cases {
             let error = parse_error(case.clone());
-            assert!(
-                matches!(&error, PatternError::InvalidMatcher { path, .. } if path == "n"),
-                "{case} gave {error:?}"
-            );
+            assert!(matches!(&error, PatternError::InvalidMatcher { path, .. } if path == "n"), "{case} gave {error:?}");
         }
-        assert_eq!(
-            error_message(json!({"n": [{"numeric": [">"]}]})),
-            "invalid matcher at n: numeric needs operator/number pairs"
-        );
+        assert_eq!(error_message(json!({"n": [{"numeric": [">"]}]})), "invalid matcher at n: numeric needs operator/number pairs");
     }
 
     #[test]
@@ -1403,32 +1107,17 @@ mod tests {
         ];
         for case in cases {
             let error = parse_error(case.clone());
-            assert!(
-                matches!(&error, PatternError::InvalidMatcher { path, .. } if path == "x"),
-                "{case} gave {error:?}"
-            );
+            assert!(matches!(&error, PatternError::InvalidMatcher { path, .. } if path == "x"), "{case} gave {error:?}");
         }
     }
 
     #[test]
     fn malformed_or_is_rejected() {
         let expected = "$or at detail.$or needs an array of at least two pattern objects";
-        assert_eq!(
-            error_message(json!({"detail": {"$or": [{"a": [1]}]}})),
-            expected
-        );
-        assert_eq!(
-            error_message(json!({"detail": {"$or": [{"a": [1]}, "b"]}})),
-            expected
-        );
-        assert_eq!(
-            error_message(json!({"detail": {"$or": {"a": [1]}}})),
-            expected
-        );
-        assert_eq!(
-            error_message(json!({"$or": [{"a": [1]}, {"b": []}]})),
-            "empty matcher list at $or[1].b"
-        );
+        assert_eq!(error_message(json!({"detail": {"$or": [{"a": [1]}]}})), expected);
+        assert_eq!(error_message(json!({"detail": {"$or": [{"a": [1]}, "b"]}})), expected);
+        assert_eq!(error_message(json!({"detail": {"$or": {"a": [1]}}})), expected);
+        assert_eq!(error_message(json!({"$or": [{"a": [1]}, {"b": []}]})), "empty matcher list at $or[1].b");
     }
 
     #[test]

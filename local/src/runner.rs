@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use async_trait::async_trait;
 use domain::notification::Notification;
 use functions::embedded::{Database, SimulatedProcessor, SimulatorSettings};
-use functions::ports::{NotifyError, Notifier, Sent};
+use functions::ports::{Notifier, NotifyError, Sent};
 use functions::registry::{self, Handler};
 use functions::{Deps, Settings};
 use std::net::SocketAddr;
@@ -129,7 +129,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let tailer = StreamTailer { database: database.clone(), deps: deps.clone(), function: function.name.clone(), handler };
         tasks.push(tokio::spawn(tailer.run(watcher.clone())));
     }
-    let dispatcher = Dispatcher { database: database.clone(), deps: deps.clone(), doorbell: bus.doorbell(), concurrency: config.concurrency };
+    let dispatcher =
+        Dispatcher { database: database.clone(), deps: deps.clone(), doorbell: bus.doorbell(), concurrency: config.concurrency };
     tasks.push(tokio::spawn(dispatcher.run(watcher.clone())));
     let mut stopping = watcher.clone();
     tasks.push(tokio::spawn(async move {

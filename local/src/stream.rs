@@ -4,10 +4,10 @@
 
 use crate::bus::{dead_letter, read_cursor, write_cursor};
 use aws_lambda_events::event::dynamodb::Event as StreamBatch;
+use functions::Deps;
 use functions::embedded::Database;
 use functions::item::stream_record;
 use functions::registry::{self, StreamHandler};
-use functions::Deps;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -66,11 +66,9 @@ impl StreamTailer {
             }
             let last = batch.records.len().checked_sub(1).and_then(|i| events.get(i)).map_or(position, |(at, _)| *at);
             let failed_at = match registry::invoke_stream(&self.function, self.handler, &self.deps, batch).await {
-                Ok(response) => response
-                    .batch_item_failures
-                    .iter()
-                    .filter_map(|failure| failure.item_identifier.as_deref()?.parse::<i64>().ok())
-                    .min(),
+                Ok(response) => {
+                    response.batch_item_failures.iter().filter_map(|failure| failure.item_identifier.as_deref()?.parse::<i64>().ok()).min()
+                }
                 Err(error) => {
                     tracing::warn!(%error, "stream function failed");
                     events.first().map(|(at, _)| *at)

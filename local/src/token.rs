@@ -68,20 +68,13 @@ pub struct TokenIssuer {
 // Hand-written so the secret can never end up in logs.
 impl std::fmt::Debug for TokenIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenIssuer")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .finish_non_exhaustive()
+        f.debug_struct("TokenIssuer").field("issuer", &self.issuer).field("audience", &self.audience).finish_non_exhaustive()
     }
 }
 
 impl TokenIssuer {
     pub fn new(secret: Vec<u8>, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        Self {
-            mac: keyed_mac(&secret),
-            issuer: issuer.into(),
-            audience: audience.into(),
-        }
+        Self { mac: keyed_mac(&secret), issuer: issuer.into(), audience: audience.into() }
     }
 
     /// Signs a token for `sub` in `groups`, valid from `now` (unix seconds) for `ttl_seconds`.
@@ -109,15 +102,13 @@ impl TokenIssuer {
             return Err(malformed("token is too long"));
         }
         let mut parts = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(sig_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(header_b64), Some(payload_b64), Some(sig_b64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(malformed("expected three dot-separated segments"));
         };
 
         // Algorithm first: never let the token choose how it is checked.
-        let header: Header = serde_json::from_slice(&decode(header_b64, "header")?)
-            .map_err(|e| malformed(format!("header is not valid JSON: {e}")))?;
+        let header: Header =
+            serde_json::from_slice(&decode(header_b64, "header")?).map_err(|e| malformed(format!("header is not valid JSON: {e}")))?;
         if header.alg != "HS256" {
             return Err(TokenError::UnsupportedAlgorithm(header.alg));
         }
@@ -130,8 +121,7 @@ impl TokenIssuer {
         mac.update(b".");
         mac.update(payload_b64.as_bytes());
         // verify_slice compares in constant time (and rejects wrong lengths).
-        mac.verify_slice(&sig)
-            .map_err(|_| TokenError::BadSignature)?;
+        mac.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
 
         let claims: Claims = serde_json::from_slice(&decode(payload_b64, "payload")?)
             .map_err(|e| malformed(format!("payload is not valid claims JSON: {e}")))?;
@@ -153,10 +143,7 @@ impl TokenIssuer {
     pub fn authorizer_claims(claims: &Claims) -> HashMap<String, String> {
         HashMap::from([
             ("sub".to_owned(), claims.sub.clone()),
-            (
-                "cognito:groups".to_owned(),
-                format!("[{}]", claims.groups.join(" ")),
-            ),
+            ("cognito:groups".to_owned(), format!("[{}]", claims.groups.join(" "))),
             ("iss".to_owned(), claims.iss.clone()),
             ("aud".to_owned(), claims.aud.clone()),
             ("iat".to_owned(), claims.iat.to_string()),
@@ -166,11 +153,7 @@ impl TokenIssuer {
 
     /// `b64(header).b64(payload).b64(HMAC(b64(header).b64(payload)))`.
     fn sign(&self, header_json: &[u8], payload_json: &[u8]) -> String {
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header_json),
-            URL_SAFE_NO_PAD.encode(payload_json)
-        );
+        let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header_json), URL_SAFE_NO_PAD.encode(payload_json));
         let mut mac = self.mac.clone();
         mac.update(signing_input.as_bytes());
         let sig = mac.finalize().into_bytes();
@@ -213,9 +196,7 @@ fn json_string(s: &str) -> String {
 }
 
 fn decode(segment: &str, what: &str) -> Result<Vec<u8>, TokenError> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|e| malformed(format!("{what} is not unpadded base64url: {e}")))
+    URL_SAFE_NO_PAD.decode(segment).map_err(|e| malformed(format!("{what} is not unpadded base64url: {e}")))
 }
 
 fn malformed(msg: impl Into<String>) -> TokenError {
@@ -258,27 +239,17 @@ mod tests {
     }
 
     fn valid_payload_json() -> String {
-        format!(
-            r#"{{"sub":"u","cognito:groups":[],"iss":"{ISS}","aud":"{AUD}","iat":{NOW},"exp":{}}}"#,
-            NOW + 60
-        )
+        format!(r#"{{"sub":"u","cognito:groups":[],"iss":"{ISS}","aud":"{AUD}","iat":{NOW},"exp":{}}}"#, NOW + 60)
     }
 
     fn assert_malformed(r: Result<Claims, TokenError>) {
-        assert!(
-            matches!(r, Err(TokenError::Malformed(_))),
-            "expected Malformed, got {r:?}"
-        );
+        assert!(matches!(r, Err(TokenError::Malformed(_))), "expected Malformed, got {r:?}");
     }
 
     /// Replaces the first character of segment `idx` with a different base64url char.
     fn tamper(token: &str, idx: usize) -> String {
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-        let first = if parts[idx].starts_with('A') {
-            "B"
-        } else {
-            "A"
-        };
+        let first = if parts[idx].starts_with('A') { "B" } else { "A" };
         parts[idx].replace_range(0..1, first);
         parts.join(".")
     }
@@ -316,10 +287,7 @@ mod tests {
         let token = issuer().issue("u", &[], NOW, 10);
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3);
-        assert_eq!(
-            URL_SAFE_NO_PAD.decode(parts[0]).unwrap(),
-            HEADER_JSON.as_bytes()
-        );
+        assert_eq!(URL_SAFE_NO_PAD.decode(parts[0]).unwrap(), HEADER_JSON.as_bytes());
         assert!(!token.contains('='), "no base64 padding");
     }
 
@@ -327,14 +295,9 @@ mod tests {
     fn hand_built_payload_matches_serde() {
         let t = issuer();
         let token = t.issue("u\"1", &groups(&["owner", "x y"]), NOW, 10);
-        let payload = URL_SAFE_NO_PAD
-            .decode(token.split('.').nth(1).unwrap())
-            .unwrap();
+        let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
         let claims = t.verify(&token, NOW).unwrap();
-        assert_eq!(
-            String::from_utf8(payload).unwrap(),
-            serde_json::to_string(&claims).unwrap()
-        );
+        assert_eq!(String::from_utf8(payload).unwrap(), serde_json::to_string(&claims).unwrap());
     }
 
     #[test]
@@ -345,19 +308,13 @@ mod tests {
         assert_eq!(claims.groups, groups(&["owner", "courier"]));
         assert_eq!((claims.iat, claims.exp), (1_700_000_000, 1_700_003_600));
         // Same JSON layout as Python's compact dumps, so issuing is byte-identical too.
-        assert_eq!(
-            t.issue("user-123", &groups(&["owner", "courier"]), NOW, 3600),
-            PYTHON_TOKEN
-        );
+        assert_eq!(t.issue("user-123", &groups(&["owner", "courier"]), NOW, 3600), PYTHON_TOKEN);
     }
 
     #[test]
     fn known_good_python_token_with_long_key_verifies() {
         let t = TokenIssuer::new(vec![b'k'; 100], ISS, AUD);
-        assert_eq!(
-            t.verify(PYTHON_TOKEN_LONG_KEY, NOW).unwrap().sub,
-            "user-123"
-        );
+        assert_eq!(t.verify(PYTHON_TOKEN_LONG_KEY, NOW).unwrap().sub, "user-123");
     }
 
     #[test]
@@ -368,11 +325,7 @@ mod tests {
             let mut b = <HmacSha256 as Mac>::new_from_slice(&key).unwrap();
             a.update(b"msg");
             b.update(b"msg");
-            assert_eq!(
-                a.finalize().into_bytes(),
-                b.finalize().into_bytes(),
-                "key length {len}"
-            );
+            assert_eq!(a.finalize().into_bytes(), b.finalize().into_bytes(), "key length {len}");
         }
     }
 
@@ -388,11 +341,7 @@ mod tests {
         let t = issuer();
         let token = t.issue("u", &[], NOW, 60);
         assert!(t.verify(&token, NOW + 59).is_ok());
-        assert_eq!(
-            t.verify(&token, NOW + 60),
-            Err(TokenError::Expired),
-            "exp == now is expired"
-        );
+        assert_eq!(t.verify(&token, NOW + 60), Err(TokenError::Expired), "exp == now is expired");
     }
 
     #[test]
@@ -406,20 +355,12 @@ mod tests {
     fn tampered_payload() {
         let t = issuer();
         let token = t.issue("u", &groups(&["customer"]), NOW, 60);
-        assert_eq!(
-            t.verify(&tamper(&token, 1), NOW),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(t.verify(&tamper(&token, 1), NOW), Err(TokenError::BadSignature));
 
         // A meaningful forgery: claim "owner" but keep the original signature.
         let parts: Vec<&str> = token.split('.').collect();
         let forged = valid_payload_json().replace("[]", r#"["owner"]"#);
-        let forged = format!(
-            "{}.{}.{}",
-            parts[0],
-            URL_SAFE_NO_PAD.encode(forged),
-            parts[2]
-        );
+        let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(forged), parts[2]);
         assert_eq!(t.verify(&forged, NOW), Err(TokenError::BadSignature));
     }
 
@@ -427,10 +368,7 @@ mod tests {
     fn tampered_signature() {
         let t = issuer();
         let token = t.issue("u", &[], NOW, 60);
-        assert_eq!(
-            t.verify(&tamper(&token, 2), NOW),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(t.verify(&tamper(&token, 2), NOW), Err(TokenError::BadSignature));
         // Truncated signature (still valid base64url) is a mismatch, not a panic.
         let short = &token[..token.len() - 3]; // 40 sig chars: whole bytes
         assert_eq!(t.verify(short, NOW), Err(TokenError::BadSignature));
@@ -448,10 +386,7 @@ mod tests {
         let payload = URL_SAFE_NO_PAD.encode(valid_payload_json());
         let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
         // Unsigned token: the header is read first, so the algorithm is named.
-        assert_eq!(
-            issuer().verify(&format!("{header}.{payload}."), NOW),
-            Err(TokenError::UnsupportedAlgorithm("none".into()))
-        );
+        assert_eq!(issuer().verify(&format!("{header}.{payload}."), NOW), Err(TokenError::UnsupportedAlgorithm("none".into())));
         // Without the trailing dot it is not even a JWS.
         assert_malformed(issuer().verify(&format!("{header}.{payload}"), NOW));
     }
@@ -462,17 +397,13 @@ mod tests {
         for alg in ["HS512", "RS256", "hs256", ""] {
             let header = format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#);
             let token = t.sign(header.as_bytes(), valid_payload_json().as_bytes());
-            assert_eq!(
-                t.verify(&token, NOW),
-                Err(TokenError::UnsupportedAlgorithm(alg.into()))
-            );
+            assert_eq!(t.verify(&token, NOW), Err(TokenError::UnsupportedAlgorithm(alg.into())));
         }
     }
 
     #[test]
     fn wrong_issuer() {
-        let token =
-            TokenIssuer::new(SECRET.to_vec(), "https://evil.example", AUD).issue("u", &[], NOW, 60);
+        let token = TokenIssuer::new(SECRET.to_vec(), "https://evil.example", AUD).issue("u", &[], NOW, 60);
         assert_eq!(issuer().verify(&token, NOW), Err(TokenError::WrongIssuer));
     }
 
@@ -511,12 +442,7 @@ mod tests {
             assert_malformed(t.verify(case, NOW));
         }
         // Correctly signed but the payload is not JSON / not claims.
-        for payload in [
-            "not json",
-            "[]",
-            r#"{"sub":"u"}"#,
-            r#"{"sub":1,"iss":"","aud":"","iat":0,"exp":0}"#,
-        ] {
+        for payload in ["not json", "[]", r#"{"sub":"u"}"#, r#"{"sub":1,"iss":"","aud":"","iat":0,"exp":0}"#] {
             assert_malformed(t.verify(&t.sign(HEADER_JSON.as_bytes(), payload.as_bytes()), NOW));
         }
         // Bad base64 in the signature segment.
@@ -526,12 +452,7 @@ mod tests {
     #[test]
     fn huge_input_is_rejected_without_decoding() {
         let t = issuer();
-        let huge = format!(
-            "{}.{}.{}",
-            "a".repeat(1 << 20),
-            "b".repeat(1 << 20),
-            "c".repeat(64)
-        );
+        let huge = format!("{}.{}.{}", "a".repeat(1 << 20), "b".repeat(1 << 20), "c".repeat(64));
         assert_malformed(t.verify(&huge, NOW));
         assert_malformed(t.verify(&".".repeat(1 << 20), NOW));
     }
@@ -547,14 +468,8 @@ mod tests {
 
     #[test]
     fn authorizer_claims_render_like_api_gateway() {
-        let claims = Claims {
-            sub: "user-1".into(),
-            groups: groups(&["owner"]),
-            iss: ISS.into(),
-            aud: AUD.into(),
-            iat: NOW,
-            exp: NOW + 3600,
-        };
+        let claims =
+            Claims { sub: "user-1".into(), groups: groups(&["owner"]), iss: ISS.into(), aud: AUD.into(), iat: NOW, exp: NOW + 3600 };
         let map = TokenIssuer::authorizer_claims(&claims);
         assert_eq!(map["cognito:groups"], "[owner]");
         assert_eq!(map["sub"], "user-1");
@@ -564,22 +479,10 @@ mod tests {
         assert_eq!(map["exp"], "1700003600");
         assert_eq!(map.len(), 6);
 
-        let two = Claims {
-            groups: groups(&["a", "b"]),
-            ..claims.clone()
-        };
-        assert_eq!(
-            TokenIssuer::authorizer_claims(&two)["cognito:groups"],
-            "[a b]"
-        );
-        let none = Claims {
-            groups: vec![],
-            ..claims
-        };
-        assert_eq!(
-            TokenIssuer::authorizer_claims(&none)["cognito:groups"],
-            "[]"
-        );
+        let two = Claims { groups: groups(&["a", "b"]), ..claims.clone() };
+        assert_eq!(TokenIssuer::authorizer_claims(&two)["cognito:groups"], "[a b]");
+        let none = Claims { groups: vec![], ..claims };
+        assert_eq!(TokenIssuer::authorizer_claims(&none)["cognito:groups"], "[]");
     }
 
     #[test]
@@ -605,19 +508,12 @@ mod tests {
             TokenError::UnsupportedAlgorithm("none".into()).to_string(),
             r#"unsupported token algorithm "none" (only HS256 is accepted)"#
         );
-        assert!(
-            TokenError::Malformed("x".into())
-                .to_string()
-                .contains("malformed")
-        );
+        assert!(TokenError::Malformed("x".into()).to_string().contains("malformed"));
     }
 
     #[test]
     fn debug_does_not_leak_secret() {
-        let dbg = format!(
-            "{:?}",
-            TokenIssuer::new(b"super-secret-value".to_vec(), ISS, AUD)
-        );
+        let dbg = format!("{:?}", TokenIssuer::new(b"super-secret-value".to_vec(), ISS, AUD));
         assert!(!dbg.contains("super-secret"), "{dbg}");
     }
 }

@@ -27,11 +27,11 @@
 //! customer actually received, how many refunds a charge has), the caller
 //! passes a small observation closure that looks at the real backend.
 
+use crate::BoxFuture;
 use crate::{
     AppendStream, ChargeRequest, EventStore, LoadedStream, Notifier, PaymentError, PaymentGateway, Sent, Snapshot, StoreError, ViewDoc,
     ViewError, ViewStore,
 };
-use crate::BoxFuture;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::notification::Notification;
 use domain::ordering::{Order, OrderEvent};

@@ -60,10 +60,7 @@ pub fn check_append(streams: &[AppendStream]) -> Result<(), StoreError> {
     for stream in streams {
         for (offset, event) in stream.events.iter().enumerate() {
             let expected = stream.expected_version + 1 + offset as u64;
-            if event.version != expected
-                || event.aggregate_id != stream.aggregate_id
-                || event.aggregate_type != stream.aggregate_type
-            {
+            if event.version != expected || event.aggregate_id != stream.aggregate_id || event.aggregate_type != stream.aggregate_type {
                 return Err(StoreError::Refused(format!(
                     "event {} does not follow {}-{} at version {expected}",
                     event.event_id, stream.aggregate_type, stream.aggregate_id

@@ -14,7 +14,7 @@ mod view_store;
 
 pub use event_bus::{BusEntry, BusError, EventBus, MAX_BATCH, PutOutcome};
 pub use event_store::{AppendStream, EventStore, LoadedStream, Snapshot, StoreError, check_append};
-pub use notifier::{NotifyError, Notifier, Sent};
+pub use notifier::{Notifier, NotifyError, Sent};
 pub use payment_gateway::{ChargeReceipt, ChargeRequest, PaymentError, PaymentGateway};
 pub use view_store::{ViewDoc, ViewError, ViewStore};
 

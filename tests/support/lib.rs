@@ -82,8 +82,7 @@ impl System {
         }
         let response = request.send().await.expect("the system answers");
         let status = response.status().as_u16();
-        let content_type =
-            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let bytes = response.bytes().await.expect("a body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Answer { status, content_type, body }
@@ -115,7 +114,11 @@ impl System {
         answer
             .at("/notifications")
             .as_array()
-            .map(|all| all.iter().map(|n| (n["status"].as_str().unwrap_or("").to_owned(), n["message"].as_str().unwrap_or("").to_owned())).collect())
+            .map(|all| {
+                all.iter()
+                    .map(|n| (n["status"].as_str().unwrap_or("").to_owned(), n["message"].as_str().unwrap_or("").to_owned()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

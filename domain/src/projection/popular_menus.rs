@@ -71,11 +71,11 @@ pub fn rank<'a>(contributions: impl IntoIterator<Item = &'a OrderContribution>) 
         for item in contribution.items.iter() {
             let first_in_order = counted.insert(&item.menu_id);
             let total = totals.entry(&item.menu_id).or_insert_with(|| PopularItem {
-            menu_id: item.menu_id.clone(),
-            name: item.name.clone(),
-            orders: 0,
-            quantity: 0,
-        });
+                menu_id: item.menu_id.clone(),
+                name: item.name.clone(),
+                orders: 0,
+                quantity: 0,
+            });
             total.orders += u64::from(first_in_order);
             total.quantity += u64::from(item.quantity);
         }

@@ -64,18 +64,14 @@ pub fn dish_id(n: usize) -> MenuItemId {
 
 /// A menu registration accepts: one to six dishes, distinct ids.
 pub fn valid_menu() -> impl Strategy<Value = Vec<MenuItem>> {
-    prop::collection::vec((valid_name(), fair_price()), 1..=6).prop_map(|dishes| {
-        dishes.into_iter().enumerate().map(|(n, (name, price))| MenuItem { id: dish_id(n), name, price }).collect()
-    })
+    prop::collection::vec((valid_name(), fair_price()), 1..=6)
+        .prop_map(|dishes| dishes.into_iter().enumerate().map(|(n, (name, price))| MenuItem { id: dish_id(n), name, price }).collect())
 }
 
 /// Any menu an owner might submit, most of them valid.
 pub fn any_menu() -> impl Strategy<Value = Vec<MenuItem>> {
-    let sloppy_dish = (matching("dish-[0-3]|"), text(), any_price()).prop_map(|(id, name, price)| MenuItem {
-        id: MenuItemId(id),
-        name,
-        price,
-    });
+    let sloppy_dish =
+        (matching("dish-[0-3]|"), text(), any_price()).prop_map(|(id, name, price)| MenuItem { id: MenuItemId(id), name, price });
     prop_oneof![
         5 => valid_menu().boxed(),
         1 => prop::collection::vec(sloppy_dish, 0..=4).boxed(),
@@ -314,11 +310,7 @@ pub fn order_command() -> impl Strategy<Value = OrderCommand> {
 }
 
 pub fn payment_command() -> impl Strategy<Value = PaymentCommand> {
-    let reason = prop_oneof![
-        Just(RefundReason::CustomerCancelled),
-        Just(RefundReason::StoreRejected),
-        Just(RefundReason::RiderAccident),
-    ];
+    let reason = prop_oneof![Just(RefundReason::CustomerCancelled), Just(RefundReason::StoreRejected), Just(RefundReason::RiderAccident),];
     prop_oneof![
         (one_of_two(CustomerId::from("ada"), CustomerId::from("bo")), text(), any_price())
             .prop_map(|(customer_id, charge_id, amount)| PaymentCommand::Approve { customer_id, charge_id, amount }),

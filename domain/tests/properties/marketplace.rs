@@ -18,10 +18,7 @@ use domain::notification::Notification;
 use domain::ordering::{ApprovedPayment, Order, OrderCommand, OrderLine, OrderStatus, PlaceOrder};
 use domain::payment::{Payment, PaymentCommand};
 use domain::policy::{self, Issued};
-use domain::{
-    Aggregate, CustomerId, DomainError, Envelope, Event, Metadata, Money, OrderId, OwnerId, Region, RiderId, StoreId,
-    Versioned,
-};
+use domain::{Aggregate, CustomerId, DomainError, Envelope, Event, Metadata, Money, OrderId, OwnerId, Region, RiderId, StoreId, Versioned};
 use proptest::sample::Index;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -118,11 +115,7 @@ impl<A: Aggregate> Stream<A> {
                 for (version, event) in events {
                     let next = self.history.len() as u64 + 1;
                     if version != next {
-                        journal.anomaly(format!(
-                            "{} {}: event stored at version {version}, expected {next}",
-                            A::TYPE,
-                            self.id
-                        ));
+                        journal.anomaly(format!("{} {}: event stored at version {version}, expected {next}", A::TYPE, self.id));
                     }
                     let meta = journal.metadata(correlation_id, causation_id);
                     journal.publish(Envelope::wrap::<A>(&self.id, version, &event, &meta));
@@ -233,10 +226,8 @@ impl Marketplace {
         match step {
             Step::PlaceOrder { customer, dishes, address } => {
                 let Some(profile) = &self.store.current.state.profile else { return };
-                let wanted: Vec<_> = dishes
-                    .iter()
-                    .map(|(dish, quantity)| (profile.menu[dish.index(profile.menu.len())].id.clone(), *quantity))
-                    .collect();
+                let wanted: Vec<_> =
+                    dishes.iter().map(|(dish, quantity)| (profile.menu[dish.index(profile.menu.len())].id.clone(), *quantity)).collect();
                 let Ok((lines, total)) = self.store.current.state.quote(&self.cast.region, &wanted) else { return };
                 let customer = self.cast.customer(*customer).clone();
                 self.place(customer, lines, self.cast.region.clone(), address.clone(), total);
@@ -271,9 +262,7 @@ impl Marketplace {
                 let outcome = self.store_command(&StoreCommand::ChangeMenu { owner: owner_id, menu: menu.clone() });
                 self.only_the_rightful(*owner == OwnerRole::Owner, step, outcome);
             }
-            Step::PickDelivery { rider } => {
-                self.delivery_command(&DeliveryCommand::Pick { rider_id: self.cast.rider(*rider).clone() })
-            }
+            Step::PickDelivery { rider } => self.delivery_command(&DeliveryCommand::Pick { rider_id: self.cast.rider(*rider).clone() }),
             Step::CompleteDelivery { rider } => {
                 self.delivery_command(&DeliveryCommand::Complete { rider_id: self.cast.rider(*rider).clone() })
             }
@@ -300,20 +289,14 @@ impl Marketplace {
     fn business_as_usual(&mut self, dish: Index, rider: RiderRole, mishap: bool) {
         let kitchen = |command| Step::Kitchen { store: StoreRole::OrdersStore, command };
         let usual = match self.order.current.state.placed.as_ref().map(|order| order.status) {
-            None => Step::PlaceOrder {
-                customer: CustomerRole::Orderer,
-                dishes: vec![(dish, 1)],
-                address: "12 Harbour Street".into(),
-            },
+            None => Step::PlaceOrder { customer: CustomerRole::Orderer, dishes: vec![(dish, 1)], address: "12 Harbour Street".into() },
             Some(OrderStatus::Placed) => kitchen(KitchenCommand::Accept),
             Some(OrderStatus::Accepted) => kitchen(KitchenCommand::StartCooking),
             Some(OrderStatus::Cooking) => kitchen(KitchenCommand::FinishCooking),
             // The kitchen is done: a rider takes ready food and delivers it
             // (or has an accident); otherwise the bus catches up.
             Some(_) => match self.delivery.current.state.opened.as_ref() {
-                Some(delivery) if delivery.food_ready && delivery.state == DeliveryState::Open => {
-                    Step::PickDelivery { rider }
-                }
+                Some(delivery) if delivery.food_ready && delivery.state == DeliveryState::Open => Step::PickDelivery { rider },
                 Some(OpenedDelivery { state: DeliveryState::PickedUp(picker), .. }) => {
                     let rider_id = picker.clone();
                     return self.delivery_command(&if mishap {
@@ -421,18 +404,16 @@ impl Marketplace {
         }
         if let Some(notification) = policy::notify_customer(envelope, &event) {
             if let Event::Order(order_event) = &event {
-                let announces =
-                    (&notification.id, &notification.customer_id, notification.status, notification.version);
+                let announces = (&notification.id, &notification.customer_id, notification.status, notification.version);
                 let expected = (&envelope.event_id, order_event.customer_id(), order_event.status(), envelope.version);
                 if announces != expected {
                     self.journal.anomaly(format!("{} is announced as {announces:?}", envelope.event_id));
                 }
             }
             match self.notifications.get(&notification.id) {
-                Some(sent) if sent != &notification => self.journal.anomaly(format!(
-                    "redelivered {} makes a different notification: {sent:?} then {notification:?}",
-                    envelope.event_id
-                )),
+                Some(sent) if sent != &notification => self
+                    .journal
+                    .anomaly(format!("redelivered {} makes a different notification: {sent:?} then {notification:?}", envelope.event_id)),
                 Some(_) => {}
                 None => {
                     self.notifications.insert(notification.id.clone(), notification);
@@ -449,13 +430,7 @@ where
     A::Command: Debug,
 {
     if issued.aggregate_id != stream.id {
-        return journal.anomaly(format!(
-            "{} addresses {} {}, not {}",
-            issued.command_id,
-            A::TYPE,
-            issued.aggregate_id,
-            stream.id
-        ));
+        return journal.anomaly(format!("{} addresses {} {}, not {}", issued.command_id, A::TYPE, issued.aggregate_id, stream.id));
     }
     if let Err(refusal) = stream.execute(&issued.command, journal, &issued.aggregate_id, &issued.command_id) {
         journal.anomaly(format!("{} refused {} {:?}: {refusal}", A::TYPE, issued.command_id, issued.command));

@@ -11,14 +11,11 @@ use chrono::{DateTime, Utc};
 use domain::catalog::{MenuItem, StoreCommand, StoreEvent};
 use domain::delivery::{DeliveryCommand, DeliveryDetails, DeliveryEvent};
 use domain::kitchen::KitchenCommand;
-use domain::ordering::{
-    ApprovedPayment, CancelReason, DeliveryProgress, OrderCommand, OrderEvent, OrderLine, OrderStatus, PlaceOrder,
-};
+use domain::ordering::{ApprovedPayment, CancelReason, DeliveryProgress, OrderCommand, OrderEvent, OrderLine, OrderStatus, PlaceOrder};
 use domain::payment::{PaymentEvent, RefundReason};
 use domain::projection::Projection;
 use domain::{
-    Aggregate, CustomerId, DomainError, Envelope, Event, MenuItemId, Metadata, Money, OrderId, OwnerId, Region,
-    RiderId, StoreId, Versioned,
+    Aggregate, CustomerId, DomainError, Envelope, Event, MenuItemId, Metadata, Money, OrderId, OwnerId, Region, RiderId, StoreId, Versioned,
 };
 use std::fmt::Debug;
 use std::mem::discriminant;
@@ -66,10 +63,7 @@ where
                 events.iter().for_each(|event| state.apply(event));
                 state
             }
-            other => panic!(
-                "given {:?}\nwhen {:?}\nexpected events {expected:?}\nbut got {other:?}",
-                self.history.state, self.command
-            ),
+            other => panic!("given {:?}\nwhen {:?}\nexpected events {expected:?}\nbut got {other:?}", self.history.state, self.command),
         }
     }
 
@@ -84,12 +78,7 @@ where
     pub fn then_err(self, kind: fn(String) -> DomainError) -> DomainError {
         match self.outcome {
             Err(error) if discriminant(&error) == discriminant(&kind(String::new())) => error,
-            other => panic!(
-                "given {:?}\nwhen {:?}\nexpected {:?}\nbut got {other:?}",
-                self.history.state,
-                self.command,
-                kind("..".into())
-            ),
+            other => panic!("given {:?}\nwhen {:?}\nexpected {:?}\nbut got {other:?}", self.history.state, self.command, kind("..".into())),
         }
     }
 
@@ -344,11 +333,8 @@ pub fn envelopes<A: Aggregate>(aggregate_id: &str, events: &[A::Event]) -> Vec<E
         .iter()
         .zip(1u64..)
         .map(|(event, version)| {
-            let meta = Metadata {
-                correlation_id: aggregate_id.into(),
-                causation_id: format!("command-{version}"),
-                time: at(version as i64),
-            };
+            let meta =
+                Metadata { correlation_id: aggregate_id.into(), causation_id: format!("command-{version}"), time: at(version as i64) };
             Envelope::wrap::<A>(aggregate_id, version, event, &meta)
         })
         .collect()

@@ -63,9 +63,8 @@ impl EventStore for Database {
                 }
             }
             {
-                let mut insert = transaction.prepare_cached(
-                    "INSERT INTO events (aggregate_type, aggregate_id, version, envelope) VALUES (?1, ?2, ?3, ?4)",
-                )?;
+                let mut insert = transaction
+                    .prepare_cached("INSERT INTO events (aggregate_type, aggregate_id, version, envelope) VALUES (?1, ?2, ?3, ?4)")?;
                 for (event, json) in &rows {
                     insert.execute(params![event.aggregate_type, event.aggregate_id, event.version as i64, json])?;
                 }

@@ -1,5 +1,5 @@
 use super::Database;
-use crate::ports::{NotifyError, Notifier, Sent};
+use crate::ports::{Notifier, NotifyError, Sent};
 use async_trait::async_trait;
 use domain::notification::Notification;
 use rusqlite::params;

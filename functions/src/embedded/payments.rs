@@ -73,7 +73,9 @@ impl SimulatedProcessor {
         self.ledger
             .with(|connection| {
                 connection
-                    .query_row("SELECT refunded FROM simulated_charges WHERE charge_id = ?1", params![charge_id], |row| row.get::<_, i64>(0))
+                    .query_row("SELECT refunded FROM simulated_charges WHERE charge_id = ?1", params![charge_id], |row| {
+                        row.get::<_, i64>(0)
+                    })
                     .optional()
             })
             .ok()
@@ -103,11 +105,9 @@ impl PaymentGateway for SimulatedProcessor {
                     "INSERT INTO simulated_charges (order_id, charge_id, amount) VALUES (?1, ?2, ?3) ON CONFLICT (order_id) DO NOTHING",
                     params![request.order_id.0, fresh, request.amount.cents() as i64],
                 )?;
-                connection.query_row(
-                    "SELECT charge_id FROM simulated_charges WHERE order_id = ?1",
-                    params![request.order_id.0],
-                    |row| row.get::<_, String>(0),
-                )
+                connection.query_row("SELECT charge_id FROM simulated_charges WHERE order_id = ?1", params![request.order_id.0], |row| {
+                    row.get::<_, String>(0)
+                })
             })
             .map_err(unavailable)?;
         Ok(ChargeReceipt { charge_id })

@@ -4,12 +4,12 @@ use crate::deps::Deps;
 use crate::ports::{ViewDoc, ViewError};
 use crate::registry::{HandlerError, decode};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use domain::projection::Projection;
 use domain::projection::catalog::CatalogProjection;
 use domain::projection::delivery_board::DeliveryBoardProjection;
 use domain::projection::order_status::OrderStatusProjection;
 use domain::projection::popular_menus::PopularMenusProjection;
 use domain::projection::store_queue::StoreQueueProjection;
-use domain::projection::Projection;
 use domain::{Envelope, Event};
 use serde_json::Value;
 

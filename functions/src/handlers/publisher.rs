@@ -27,7 +27,8 @@ pub async fn publish_events(deps: &Deps, batch: StreamBatch) -> Result<DynamoDbE
             continue; // snapshots and rewrites are not events
         }
         let entry = item::from_image(&record.change.new_image).and_then(|envelope| {
-            let source = envelope.source().ok_or_else(|| item::ItemError::Malformed(format!("no source for {}", envelope.aggregate_type)))?;
+            let source =
+                envelope.source().ok_or_else(|| item::ItemError::Malformed(format!("no source for {}", envelope.aggregate_type)))?;
             let detail = serde_json::to_string(&envelope).map_err(|e| item::ItemError::Malformed(e.to_string()))?;
             Ok(BusEntry { source: source.to_owned(), detail_type: envelope.event_type.clone(), detail })
         });
@@ -67,7 +68,12 @@ async fn publish(deps: &Deps, entries: &[(String, BusEntry)]) -> Option<String> 
             match deps.bus.put_events(&request).await {
                 Ok(outcome) => {
                     for (index, reason) in &outcome.failed {
-                        tracing::warn!(attempt, reason, detail_type = request.get(*index).map(|e| e.detail_type.as_str()), "entry not taken");
+                        tracing::warn!(
+                            attempt,
+                            reason,
+                            detail_type = request.get(*index).map(|e| e.detail_type.as_str()),
+                            "entry not taken"
+                        );
                     }
                     let failed: std::collections::HashSet<usize> = outcome.failed.iter().map(|(index, _)| *index).collect();
                     pending = pending.into_iter().enumerate().filter(|(i, _)| failed.contains(i)).map(|(_, e)| e).collect();

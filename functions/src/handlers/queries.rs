@@ -66,7 +66,10 @@ async fn stores_in_region(deps: &Deps, request: &Request) -> Result<Value, Probl
 
 async fn store(deps: &Deps, store_id: &str) -> Result<Value, Problem> {
     let store: Option<StoreListing> = get(deps.views.as_ref(), CatalogProjection::NAME, store_id).await?;
-    store.filter(StoreListing::is_listed).map(|store| listing(&store)).ok_or_else(|| Problem::not_found(format!("store {store_id} not found")))
+    store
+        .filter(StoreListing::is_listed)
+        .map(|store| listing(&store))
+        .ok_or_else(|| Problem::not_found(format!("store {store_id} not found")))
 }
 
 fn order_summary(order: &OrderStatusView) -> Value {
