@@ -7,6 +7,8 @@
 
 #[path = "support/dynamodb_local.rs"]
 mod dynamodb_local;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use aws_adapters::dynamodb::{DynamoEventStore, DynamoViewStore, MAX_TRANSACTION_ACTIONS, create_event_table, create_view_table};
 use aws_sdk_dynamodb::types::AttributeValue;

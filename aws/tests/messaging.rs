@@ -8,6 +8,8 @@
 
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use aws_adapters::eventbridge::EventBridgeBus;
 use aws_adapters::sns::{SnsNotifier, claim_key};

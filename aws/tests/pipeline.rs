@@ -10,6 +10,8 @@
 mod dynamodb_local;
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use aws_adapters::dynamodb::{DynamoEventStore, DynamoViewStore, create_event_table, create_view_table};
 use aws_adapters::eventbridge::EventBridgeBus;

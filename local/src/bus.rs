@@ -185,11 +185,6 @@ pub fn dead_letters(database: &Database) -> rusqlite::Result<Vec<DeadLetter>> {
     })
 }
 
-/// Deliveries not yet done: zero once the system has settled.
-pub fn pending_deliveries(database: &Database) -> rusqlite::Result<i64> {
-    database.with(|connection| connection.query_row("SELECT COUNT(*) FROM deliveries", [], |row| row.get(0)))
-}
-
 /// True once every stored event has been published and every delivery made
 /// (or dead-lettered): nothing more will happen until the next command.
 pub fn is_settled(database: &Database) -> rusqlite::Result<bool> {

@@ -79,10 +79,6 @@ impl Wiring {
         }
         Ok(Wiring { functions })
     }
-
-    pub fn function(&self, name: &str) -> Option<&Function> {
-        self.functions.iter().find(|function| function.name == name)
-    }
 }
 
 fn function(logical_id: &str, resource: &Value) -> Result<Function, TemplateError> {

@@ -1,15 +1,16 @@
 //! DynamoDB Local for the tests: `DYNAMODB_ENDPOINT` if set, otherwise one
 //! JVM per test binary from `.tools/dynamodb` (installed by
-//! `scripts/install-tools`), on a free port, in memory. The JVM is started
-//! through a small `sh` watchdog that kills it as soon as the test process is
-//! gone, however the process ends. Never skips: a missing or dead DynamoDB
+//! `scripts/install-tools`), on a free port, in memory, under the watchdog
+//! that kills it as soon as the test process is gone. Never skips: a missing or dead DynamoDB
 //! Local is a panic that says what to do.
 
 #![allow(dead_code)] // Each test binary uses its own part of the support.
 
+use super::watchdog;
+
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
@@ -77,9 +78,13 @@ async fn start() -> String {
     if !dir.join("DynamoDBLocal.jar").is_file() || !dir.join("DynamoDBLocal_lib").is_dir() {
         panic!("DynamoDB Local is not installed: run scripts/install-tools (no DynamoDBLocal.jar in {})", dir.display());
     }
-    let port = free_port();
+    let port = watchdog::free_port();
     let log = std::env::temp_dir().join(format!("dynamodb-local-{}-{port}.log", std::process::id()));
-    let mut child = spawn_with_watchdog(&dir, port, &log);
+    let library = format!("-Djava.library.path={}", dir.join("DynamoDBLocal_lib").display());
+    let jar = dir.join("DynamoDBLocal.jar");
+    let jar = jar.to_string_lossy();
+    let port_text = port.to_string();
+    let mut child = watchdog::spawn(Path::new("java"), &[&library, "-jar", &jar, "-inMemory", "-port", &port_text], &log);
     let endpoint = format!("http://127.0.0.1:{port}");
     if let Err(error) = wait_until_answering(&endpoint, Some(&mut child)).await {
         let output = std::fs::read_to_string(&log).unwrap_or_default();
@@ -88,37 +93,6 @@ async fn start() -> String {
     // Only needed to explain a failed start; the JVM may keep writing to it unlinked.
     let _ = std::fs::remove_file(&log);
     endpoint
-}
-
-/// `sh` starts the JVM in the background and polls: when the test process
-/// (or the JVM) is gone, it kills the JVM and exits.
-fn spawn_with_watchdog(dir: &Path, port: u16, log: &Path) -> Child {
-    const WATCHDOG: &str = r#"
-        java -Djava.library.path="$1/DynamoDBLocal_lib" -jar "$1/DynamoDBLocal.jar" -inMemory -port "$2" &
-        jvm=$!
-        while kill -0 "$3" 2>/dev/null && kill -0 "$jvm" 2>/dev/null; do sleep 1; done
-        kill "$jvm" 2>/dev/null
-        wait "$jvm"
-    "#;
-    let output = std::fs::File::create(log).unwrap_or_else(|error| panic!("cannot create {}: {error}", log.display()));
-    let errors = output.try_clone().unwrap_or_else(|error| panic!("cannot share {}: {error}", log.display()));
-    Command::new("sh")
-        .arg("-c")
-        .arg(WATCHDOG)
-        .arg("dynamodb-local")
-        .arg(dir)
-        .arg(port.to_string())
-        .arg(std::process::id().to_string())
-        .stdin(Stdio::null())
-        .stdout(output)
-        .stderr(errors)
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start DynamoDB Local through sh (is java installed?): {error}"))
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|error| panic!("no free local port: {error}"));
-    listener.local_addr().map(|address| address.port()).unwrap_or_else(|error| panic!("no local port: {error}"))
 }
 
 /// Polls ListTables until it answers, the JVM exits, or the time is up.

@@ -1,8 +1,7 @@
 //! moto server for the tests: `MOTO_ENDPOINT` if set, otherwise one server
 //! per test binary from `.tools/bin/moto_server` (installed by
-//! `scripts/install-tools`), on a free port. It is started through a small
-//! `sh` watchdog that kills it as soon as the test process is gone, however
-//! the process ends. Never skips: a missing or dead moto is a panic that says
+//! `scripts/install-tools`), on a free port, under the watchdog that kills
+//! it as soon as the test process is gone. Never skips: a missing or dead moto is a panic that says
 //! what to do.
 //!
 //! Every test makes its own resources (unique names), so tests run in
@@ -11,11 +10,13 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of the support.
 
+use super::watchdog;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -68,27 +69,10 @@ fn start() -> String {
             binary.display()
         );
     }
-    let port = free_port();
+    let port = watchdog::free_port();
     let log = std::env::temp_dir().join(format!("moto-{}-{port}.log", std::process::id()));
-    // $0 = moto_server, $1 = port, $2 = the test process, $3 = the log file.
-    // The server dies with the test process (checked twice a second), and
-    // the watchdog ends when the server does.
-    let watchdog = r#""$0" -H 127.0.0.1 -p "$1" >"$3" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null' EXIT INT TERM HUP
-while kill -0 "$2" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.5; done"#;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(watchdog)
-        .arg(&binary)
-        .arg(port.to_string())
-        .arg(std::process::id().to_string())
-        .arg(&log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start moto server through sh: {error}"));
+    let port_text = port.to_string();
+    let mut child = watchdog::spawn(&binary, &["-H", "127.0.0.1", "-p", &port_text], &log);
     let endpoint = format!("http://127.0.0.1:{port}");
     if let Err(error) = wait_until_answering(&endpoint, Some(&mut child)) {
         let output = std::fs::read_to_string(&log).unwrap_or_default();
@@ -96,11 +80,6 @@ while kill -0 "$2" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.5; d
         panic!("moto server ({}) did not start on port {port}: {error}\n{}", binary.display(), tail.join("\n"));
     }
     endpoint
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|error| panic!("no free local port: {error}"));
-    listener.local_addr().unwrap_or_else(|error| panic!("no local address: {error}")).port()
 }
 
 /// Until an HTTP request gets an HTTP answer; fails early if the server exited.
