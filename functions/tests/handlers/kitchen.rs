@@ -1,10 +1,8 @@
 //! The store's owner works an order: `accept-order`, `reject-order`,
 //! `start-cooking`, `finish-cooking`.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 fn step(route: &'static str, store_id: &str, order_id: &str) -> Req {
     Req::post(route).path("storeId", store_id).path("orderId", order_id)

@@ -1,10 +1,8 @@
 //! Riders pick up cooked food and deliver it, or report an accident:
 //! `pick-delivery`, `complete-delivery`, `report-accident`.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 fn pick(order_id: &str) -> Req {
     Req::post("/deliveries/{orderId}/pick").path("orderId", order_id)

@@ -2,8 +2,7 @@
 //! at least once and in any order. `refund-payment`, `dispatch-delivery`,
 //! `track-delivery`, `notify-customer`.
 
-mod support;
-
+use crate::support::*;
 use async_trait::async_trait;
 use domain::{Envelope, Money};
 use functions::ports::{ChargeReceipt, ChargeRequest, PaymentError, PaymentGateway};
@@ -12,7 +11,6 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use support::*;
 
 /// The routes and rules the tests use are the template's.
 #[test]

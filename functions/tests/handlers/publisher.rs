@@ -1,15 +1,13 @@
 //! The outbox relay, `publish-events`: DynamoDB stream records of the event
 //! table in, EventBridge PutEvents out.
 
-mod support;
-
+use crate::support::*;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use chrono::Utc;
 use domain::Envelope;
 use functions::item::stream_record;
 use serde_dynamo::AttributeValue;
 use serde_json::{Value, json};
-use support::*;
 
 /// Event `version` of order `order`, with a payload of about `size` bytes.
 fn event(order: &str, version: u64, size: usize) -> Envelope {

@@ -1,14 +1,12 @@
 //! Store owners register stores and keep their menus and hours:
 //! `register-store`, `change-menu`, `open-store`, `close-store`.
 
-mod support;
-
+use crate::support::*;
 use domain::Versioned;
 use domain::catalog::Store;
 use functions::command::load;
 use functions::http::MAX_BODY_BYTES;
 use serde_json::{Value, json};
-use support::*;
 
 fn registration() -> Value {
     json!({

@@ -1,15 +1,13 @@
 //! Customers place orders, paying up front, and may cancel them until
 //! cooking starts: `place-order`, `cancel-order`.
 
-mod support;
-
+use crate::support::*;
 use async_trait::async_trait;
 use domain::Envelope;
 use functions::ports::{AppendStream, EventStore, LoadedStream, StoreError};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use support::*;
 use tokio::sync::Barrier;
 
 fn order_body(store_id: &str) -> Value {

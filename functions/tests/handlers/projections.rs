@@ -4,11 +4,9 @@
 //! `project-store-queue`, `project-delivery-board`, `project-popular-menus`,
 //! `project-catalog`.
 
-mod support;
-
+use crate::support::*;
 use domain::Envelope;
 use serde_json::{Value, json};
-use support::*;
 
 const PROJECTIONS: &[(&str, &str)] = &[
     ("project-order-status", "order-status"),

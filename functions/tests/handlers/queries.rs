@@ -1,10 +1,8 @@
 //! The read side: every GET route of the `queries` function, answered from
 //! the read models the projections keep.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 fn ids(list: &Value, field: &str) -> Vec<String> {
     list.as_array().unwrap_or_else(|| panic!("a list: {list}")).iter().map(|v| v[field].as_str().unwrap().to_owned()).collect()
