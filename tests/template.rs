@@ -7,6 +7,9 @@ use local::template::Wiring;
 use serde_json::json;
 use std::collections::BTreeSet;
 
+#[path = "template/openapi.rs"]
+mod openapi;
+
 fn wiring() -> Wiring {
     Wiring::load(&repository().join("template.yaml")).expect("template.yaml parses")
 }
@@ -34,10 +37,15 @@ fn each_function_is_wired_to_what_its_handler_expects() {
     for function in wiring().functions {
         let handler = registry::handler(&function.name).unwrap_or_else(|| panic!("{} has no handler", function.name));
         let (routes, rules, stream) = (!function.routes.is_empty(), !function.rules.is_empty(), function.reads_stream);
+        let scheduled = !function.schedules.is_empty();
         match handler {
-            Handler::Http(_) => assert!(routes && !rules && !stream, "{} is an HTTP function", function.name),
-            Handler::Event(_) => assert!(rules && !routes && !stream, "{} is an event function", function.name),
-            Handler::Stream(_) => assert!(stream && !routes && !rules, "{} is the stream function", function.name),
+            Handler::Http(_) => assert!(routes && !rules && !stream && !scheduled, "{} is an HTTP function", function.name),
+            Handler::Event(_) => assert!(rules && !routes && !stream && !scheduled, "{} is an event function", function.name),
+            Handler::Stream(_) => assert!(stream && !routes && !rules && !scheduled, "{} is the stream function", function.name),
+            Handler::Scheduled(_) => assert!(scheduled && !routes && !rules && !stream, "{} is a scheduled function", function.name),
+            Handler::Invoke(_) => {
+                assert!(!scheduled && !routes && !rules && !stream, "{} is invoked by hand, by nothing else", function.name)
+            }
         }
     }
 }
@@ -115,6 +123,29 @@ fn the_rules_route_every_event_to_its_consumers() {
     assert_eq!(receivers("somebody.else", "OrderPlaced"), set(&[]));
 }
 
+/// The sweep that refunds charges without an order runs every five minutes
+/// and may only read the event table: it never writes an event.
+#[test]
+fn payments_are_reconciled_on_a_schedule_by_a_function_that_only_reads_events() {
+    let wiring = wiring();
+    let scheduled: Vec<(String, Vec<String>)> =
+        wiring.functions.iter().filter(|f| !f.schedules.is_empty()).map(|f| (f.name.clone(), f.schedules.clone())).collect();
+    assert_eq!(scheduled, vec![("reconcile-payments".to_owned(), vec!["rate(5 minutes)".to_owned()])]);
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repository().join("template.yaml")).expect("readable")).expect("yaml");
+    let function = wiring.functions.iter().find(|f| f.name == "reconcile-payments").expect("reconcile-payments");
+    let policies = &template["Resources"][function.logical_id.as_str()]["Properties"]["Policies"];
+    let statements: Vec<&serde_yaml::Value> =
+        policies.as_sequence().expect("policies").iter().flat_map(|p| p["Statement"].as_sequence().into_iter().flatten()).collect();
+    let actions: BTreeSet<&str> =
+        statements.iter().flat_map(|s| s["Action"].as_sequence().into_iter().flatten()).filter_map(|a| a.as_str()).collect();
+    assert_eq!(actions, BTreeSet::from(["dynamodb:GetItem", "dynamodb:Query"]), "reads, never writes");
+    for statement in statements {
+        let resource = serde_yaml::to_string(&statement["Resource"]).expect("a resource serializes");
+        assert_eq!(resource.trim(), "!GetAtt EventTable.Arn", "the event table and nothing else");
+    }
+}
+
 #[test]
 fn exactly_one_function_reads_the_event_stream() {
     let readers: Vec<String> = wiring().functions.into_iter().filter(|f| f.reads_stream).map(|f| f.name).collect();
@@ -144,4 +175,57 @@ fn every_policy_rule_retries_and_dead_letters() {
             }
         }
     }
+}
+
+/// Each statement's actions with the resource it names, of one function.
+fn permissions(name: &str) -> BTreeSet<(String, String)> {
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repository().join("template.yaml")).expect("readable")).expect("yaml");
+    let wiring = wiring();
+    let function = wiring.functions.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("{name} is in the template"));
+    let policies = &template["Resources"][function.logical_id.as_str()]["Properties"]["Policies"];
+    let statements = policies.as_sequence().expect("policies").iter().flat_map(|p| p["Statement"].as_sequence().into_iter().flatten());
+    let mut found = BTreeSet::new();
+    for statement in statements {
+        let resource = serde_yaml::to_string(&statement["Resource"]).expect("a resource serializes").trim().to_owned();
+        for action in statement["Action"].as_sequence().into_iter().flatten().filter_map(|a| a.as_str()) {
+            found.insert((action.to_owned(), resource.clone()));
+        }
+    }
+    found
+}
+
+fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    list.iter().map(|(action, resource)| (action.to_string(), resource.to_string())).collect()
+}
+
+/// The recovery functions are invoked by hand (nothing triggers them, as
+/// `each_function_is_wired_to_what_its_handler_expects` holds) and may touch
+/// only what they recover from and what they repair: a rebuild never writes
+/// an event, a redrive never reads the store.
+#[test]
+fn the_recovery_functions_touch_only_what_they_recover_from_and_repair() {
+    assert_eq!(
+        permissions("rebuild-views"),
+        pairs(&[
+            ("dynamodb:Scan", "!GetAtt EventTable.Arn"),
+            ("dynamodb:GetItem", "!GetAtt ViewTable.Arn"),
+            ("dynamodb:PutItem", "!GetAtt ViewTable.Arn"),
+        ])
+    );
+    assert_eq!(
+        permissions("redrive-dead-letters"),
+        pairs(&[
+            ("sqs:ReceiveMessage", "!GetAtt EventDeadLetterQueue.Arn"),
+            ("sqs:DeleteMessage", "!GetAtt EventDeadLetterQueue.Arn"),
+            ("sqs:ChangeMessageVisibility", "!GetAtt EventDeadLetterQueue.Arn"),
+            ("sqs:GetQueueAttributes", "!GetAtt EventDeadLetterQueue.Arn"),
+            ("events:PutEvents", "!GetAtt EventBus.Arn"),
+        ])
+    );
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repository().join("template.yaml")).expect("readable")).expect("yaml");
+    let variables = &template["Resources"]["RedriveDeadLettersFunction"]["Properties"]["Environment"]["Variables"];
+    let queue = serde_yaml::to_string(&variables[functions::handlers::operations::DEAD_LETTER_QUEUE_URL]).expect("serializes");
+    assert_eq!(queue.trim(), "!Ref EventDeadLetterQueue", "the redrive reads the rules' dead-letter queue");
 }

@@ -125,6 +125,22 @@ async fn the_event_store_passes_the_contract_and_its_long_stream_crosses_a_page(
         first_page.last_evaluated_key.is_some() && on_first_page < 150,
         "the contract's long stream must not fit one 1 MB page (first page: {on_first_page} of 150 items)"
     );
+
+    // A read of the whole store asking for more events than there are still
+    // comes in 1 MB scan pages, and every one must be followed.
+    let (mut pages, mut long_versions, mut after) = (0, Vec::new(), None::<String>);
+    loop {
+        let page = store.read_all(after.as_deref(), 10_000).await.unwrap_or_else(|error| panic!("read_all: {error}"));
+        pages += 1;
+        let of_long = page.events.iter().filter(|e| ports::event_item::partition_key(&e.aggregate_type, &e.aggregate_id) == long[0]);
+        long_versions.extend(of_long.map(|e| e.version));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert!(pages > 1, "over 1 MB of events must take more than one scan page, took {pages}");
+    assert_eq!(long_versions, (1..=150).collect::<Vec<u64>>(), "the long stream is read whole, in version order, across pages");
 }
 
 async fn partition_keys_starting_with(tables: &Tables, prefix: &str) -> Vec<String> {
@@ -181,6 +197,39 @@ async fn the_view_store_passes_the_contract_and_queries_across_pages() {
     let found = views.query("paged", "big").await.unwrap_or_else(|error| panic!("query: {error}"));
     assert_eq!(found.len(), expected.len(), "a partition over 1 MB must query completely");
     assert!(found == expected, "a partition over 1 MB must query exactly, in key order");
+}
+
+/// DynamoDB's TTL reads only a top-level number attribute: a body's
+/// `expiresAt` must land there, and nothing else may.
+#[tokio::test]
+async fn an_expiring_view_document_carries_the_tables_ttl_attribute() {
+    let (tables, views) = view_table().await;
+    let expires_at = Utc::now().timestamp() + 24 * 3600;
+    let bodies = [
+        ("expiring", json!({ "state": "completed", "expiresAt": expires_at })),
+        ("lasting", json!({ "state": "completed" })),
+        ("odd", json!({ "expiresAt": "tomorrow" })),
+    ];
+    for (key, body) in &bodies {
+        let doc = ViewDoc { key: (*key).into(), partition: "p".into(), revision: 1, body: body.clone() };
+        views.put("idempotency", &doc, 0).await.unwrap_or_else(|error| panic!("put {key}: {error}"));
+    }
+    let mut ttl = Vec::new();
+    for (key, _) in &bodies {
+        let item = tables
+            .client
+            .get_item()
+            .table_name(&tables.table)
+            .key("pk", AttributeValue::S(format!("idempotency#{key}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("GetItem {key}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(error)))
+            .item
+            .unwrap_or_else(|| panic!("{key} is stored"));
+        ttl.push(item.get(aws_adapters::dynamodb::EXPIRES_AT).cloned());
+    }
+    assert_eq!(ttl, [Some(AttributeValue::N(expires_at.to_string())), None, None], "only a numeric expiresAt becomes the TTL attribute");
 }
 
 // ============================================================ the transaction
@@ -422,6 +471,57 @@ async fn run_an_order(deps: &Deps) -> Run {
         store_queue: view(StoreQueueProjection::NAME, STORE).await,
         events,
     }
+}
+
+/// The order-status and store-queue documents of `run_an_order`, without revisions.
+async fn order_views(deps: &Deps) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for (view, partition) in [(OrderStatusProjection::NAME, CUSTOMER), (StoreQueueProjection::NAME, STORE)] {
+        let docs = deps.views.query(view, partition).await.unwrap_or_else(|error| panic!("{view}: {error}"));
+        found.extend(docs.into_iter().map(|doc| (format!("{view}/{}@{}", doc.key, doc.partition), doc.body)));
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_rebuild_on_dynamodb_restores_the_views_the_live_projections_made() {
+    let settings = Settings { snapshot_every: 2, ..Settings::default() };
+    let database = Database::in_memory().expect("an in-memory database");
+    let (_, event_store) = event_table().await;
+    let (views, view_store) = view_table().await;
+    let deps = Deps {
+        events: Arc::new(event_store),
+        views: Arc::new(view_store),
+        notifier: database,
+        payments: Arc::new(SimulatedProcessor::default()),
+        bus: Arc::new(NoBus),
+        settings,
+    };
+    run_an_order(&deps).await;
+    let live = order_views(&deps).await;
+    assert_eq!(live.len(), 2, "the order's status and its place in the store's queue: {live:?}");
+
+    // The status says something the events never did; the queue entry is gone.
+    let status = deps.views.get(OrderStatusProjection::NAME, ORDER).await.expect("get").expect("the order's status");
+    let wrong = ViewDoc { body: json!({ "status": "lost" }), revision: status.revision + 1, ..status.clone() };
+    deps.views.put(OrderStatusProjection::NAME, &wrong, status.revision).await.expect("put");
+    views
+        .client
+        .delete_item()
+        .table_name(&views.table)
+        .key("pk", AttributeValue::S(format!("{}#{ORDER}", StoreQueueProjection::NAME)))
+        .send()
+        .await
+        .expect("DeleteItem");
+    assert_ne!(order_views(&deps).await, live, "the views are damaged");
+
+    let names = [OrderStatusProjection::NAME.to_owned(), StoreQueueProjection::NAME.to_owned()];
+    let report = functions::rebuild::rebuild(&deps, &names).await.unwrap_or_else(|error| panic!("rebuild: {error}"));
+    assert_eq!(report.events, 4, "every event of the order, those its snapshot covers included");
+    assert_eq!(report.views.iter().map(|v| v.rewritten).collect::<Vec<_>>(), [1, 1], "both damaged documents are rewritten");
+    assert_eq!(order_views(&deps).await, live, "the views are what the live projections made");
+    let again = functions::rebuild::rebuild(&deps, &names).await.unwrap_or_else(|error| panic!("rebuild: {error}"));
+    assert!(again.views.iter().all(|v| v.rewritten == 0), "a second rebuild writes nothing: {again:?}");
 }
 
 #[tokio::test]

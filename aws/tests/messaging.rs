@@ -1,4 +1,5 @@
-//! The EventBridge bus and the SNS notifier against moto (see `support/moto.rs`).
+//! The EventBridge bus and the SNS notifier against moto (see `support/moto.rs`),
+//! and the HTTP card processor against a local server (`support/card_processor.rs`).
 //!
 //! What a bus or a topic delivered is observed for real: every rule targets an
 //! SQS queue, every topic has an SQS subscription, and the tests read the
@@ -6,8 +7,12 @@
 //! ever checked by delivery.) The notifier's claims live in a DynamoDB table
 //! on the same moto server.
 
+#[path = "support/card_processor.rs"]
+mod card_processor;
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "messaging/recovery.rs"]
+mod recovery;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 

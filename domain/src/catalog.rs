@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, HashSet};
 
 pub const MAX_MENU_ITEMS: usize = 200;
 pub const MAX_NAME_LEN: usize = 120;
+/// Regions key the catalog and the delivery board, so they stay short.
+pub const MAX_REGION_LEN: usize = 120;
 /// Ten thousand in major units: no dish costs more, and no sum overflows.
 pub const MAX_PRICE: Money = Money(1_000_000);
 pub const MAX_QUANTITY: u32 = 100;
@@ -75,6 +77,7 @@ impl Aggregate for Store {
             (StoreCommand::Register { store_id, owner, name, region, menu }, None) => {
                 validate_name("store name", name)?;
                 ensure(!region.0.trim().is_empty(), || "region must not be empty".into())?;
+                ensure(region.0.chars().count() <= MAX_REGION_LEN, || format!("region must be at most {MAX_REGION_LEN} characters"))?;
                 validate_menu(menu)?;
                 Ok(vec![StoreEvent::StoreRegistered {
                     store_id: store_id.clone(),

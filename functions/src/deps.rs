@@ -22,11 +22,21 @@ pub struct Settings {
     pub conflict_retries: u32,
     /// How often the publisher retries the entries the bus did not take.
     pub publish_retries: u32,
+    /// How long Idempotency-Keys are remembered and claims held.
+    pub idempotency: crate::idempotency::Policy,
+    /// When reconciliation refunds a charge that has no order.
+    pub reconcile: crate::payments::ReconcileSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { snapshot_every: 10, conflict_retries: 5, publish_retries: 3 }
+        Self {
+            snapshot_every: 10,
+            conflict_retries: 5,
+            publish_retries: 3,
+            idempotency: crate::idempotency::Policy::default(),
+            reconcile: Default::default(),
+        }
     }
 }
 

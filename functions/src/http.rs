@@ -110,7 +110,8 @@ impl From<CommandError> for Problem {
         match error {
             CommandError::Domain(error) => error.into(),
             CommandError::Store(error) => error.into(),
-            CommandError::Contended(detail) => Problem::new(409, detail),
+            // The whole message: the variant holds only the aggregate's name.
+            error @ CommandError::Contended(_) => Problem::new(409, error.to_string()),
         }
     }
 }
@@ -123,6 +124,19 @@ impl From<PaymentError> for Problem {
                 tracing::warn!(%reason, "payment processor unavailable");
                 Problem::unavailable("payments are unavailable right now: nothing was charged, please pay again shortly", 5)
             }
+            PaymentError::TimedOut(reason) => {
+                tracing::warn!(%reason, "payment processor timed out");
+                Problem::unavailable(
+                    "the card processor did not answer in time: the order was not placed, any charge taken for it is refunded \
+                     automatically; please pay again shortly",
+                    5,
+                )
+            }
+            // No call was made: the breaker is open after repeated failures.
+            PaymentError::CircuitOpen { retry_after_seconds } => Problem::unavailable(
+                format!("payments are paused for a moment: nothing was charged, please pay again in {retry_after_seconds} seconds"),
+                retry_after_seconds,
+            ),
         }
     }
 }
@@ -198,9 +212,12 @@ pub fn caller(request: &Request) -> Result<Caller, Problem> {
         .map(|jwt| &jwt.claims)
         .ok_or_else(unauthorized)?;
     let id = claims.get("sub").filter(|sub| !sub.is_empty()).ok_or_else(unauthorized)?.clone();
-    let groups = claims.get("cognito:groups").map(String::as_str).unwrap_or("");
-    let role = groups
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    // Only a whole group name is a role: Cognito names hold no whitespace but
+    // may hold punctuation, and `suspended:owner` is not the owner group.
+    let groups = claims.get("cognito:groups").map(String::as_str).unwrap_or("").trim();
+    let listed = groups.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).unwrap_or(groups);
+    let role = listed
+        .split_whitespace()
         .find_map(|group| match group {
             "customer" => Some(Role::Customer),
             "owner" => Some(Role::Owner),
@@ -211,13 +228,21 @@ pub fn caller(request: &Request) -> Result<Caller, Problem> {
     Ok(Caller { id, role })
 }
 
+/// Ids are ours (`store-` or `order-` and a UUID); a longer one names nothing
+/// and, on AWS, would exceed DynamoDB's key size and fail as a 500.
+pub const MAX_ID_LEN: usize = 128;
+
 pub fn path<'a>(request: &'a Request, name: &str) -> Result<&'a str, Problem> {
-    request
+    let value = request
         .path_parameters
         .get(name)
         .map(String::as_str)
         .filter(|value| !value.is_empty())
-        .ok_or_else(|| Problem::bad_request(format!("path parameter {name} is missing")))
+        .ok_or_else(|| Problem::bad_request(format!("path parameter {name} is missing")))?;
+    if value.len() > MAX_ID_LEN {
+        return Err(Problem::bad_request(format!("path parameter {name} must be at most {MAX_ID_LEN} bytes")));
+    }
+    Ok(value)
 }
 
 pub fn query<'a>(request: &'a Request, name: &str) -> Option<&'a str> {

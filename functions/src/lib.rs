@@ -8,8 +8,11 @@ pub mod deps;
 pub mod embedded;
 pub mod handlers;
 pub mod http;
+pub mod idempotency;
 pub mod item;
 pub mod lambda;
+pub mod payments;
+pub mod rebuild;
 pub mod registry;
 
 /// The ports and their contract suite, re-exported so handlers say `crate::ports`.

@@ -4,7 +4,7 @@
 
 use crate::command::CommandError;
 use crate::deps::Deps;
-use crate::handlers::{catalog, delivery, kitchen, ordering, policies, projections, publisher, queries};
+use crate::handlers::{catalog, delivery, kitchen, operations, ordering, policies, projections, publisher, queries, reconcile};
 use crate::http::{Problem, Request, Response};
 use crate::ports::{NotifyError, PaymentError, ViewError};
 use aws_lambda_events::event::dynamodb::Event as StreamBatch;
@@ -18,6 +18,7 @@ pub use ports::BoxFuture;
 pub type HttpHandler = for<'a> fn(&'a Deps, Request) -> BoxFuture<'a, Result<Response, Problem>>;
 pub type EventHandler = for<'a> fn(&'a Deps, EventBridgeEvent<Value>) -> BoxFuture<'a, Result<(), HandlerError>>;
 pub type StreamHandler = for<'a> fn(&'a Deps, StreamBatch) -> BoxFuture<'a, Result<DynamoDbEventResponse, HandlerError>>;
+pub type InvokeHandler = for<'a> fn(&'a Deps, Value) -> BoxFuture<'a, Result<Value, HandlerError>>;
 
 #[derive(Clone, Copy)]
 pub enum Handler {
@@ -27,6 +28,12 @@ pub enum Handler {
     Event(EventHandler),
     /// Fed by the event table's DynamoDB stream.
     Stream(StreamHandler),
+    /// Invoked by hand (`aws lambda invoke`) with a JSON payload; answers
+    /// with a JSON report. No route, rule or stream feeds it.
+    Invoke(InvokeHandler),
+    /// Run by an EventBridge schedule (`Type: Schedule`), whose event
+    /// carries no envelope.
+    Scheduled(EventHandler),
 }
 
 /// Why an event handler failed. Returning it makes Lambda retry the event and,
@@ -45,6 +52,13 @@ pub enum HandlerError {
     Payment(#[from] PaymentError),
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    /// A hand-invoked function's payload is not what it takes.
+    #[error("bad payload: {0}")]
+    BadPayload(String),
+    #[error(transparent)]
+    Rebuild(#[from] crate::rebuild::RebuildError),
+    #[error("redrive failed: {0}")]
+    Redrive(String),
 }
 
 /// The envelope an EventBridge event carries as its detail, decoded.
@@ -66,6 +80,11 @@ macro_rules! boxed {
 macro_rules! http {
     ($function:path) => {
         boxed!(Http, $function, Request, Result<Response, Problem>)
+    };
+}
+macro_rules! invoke {
+    ($function:path) => {
+        boxed!(Invoke, $function, Value, Result<Value, HandlerError>)
     };
 }
 macro_rules! event {
@@ -100,6 +119,9 @@ pub const FUNCTIONS: &[&str] = &[
     "project-delivery-board",
     "project-popular-menus",
     "project-catalog",
+    "rebuild-views",
+    "redrive-dead-letters",
+    "reconcile-payments",
 ];
 
 pub fn handler(name: &str) -> Option<Handler> {
@@ -128,16 +150,21 @@ pub fn handler(name: &str) -> Option<Handler> {
         "project-delivery-board" => event!(projections::project_delivery_board),
         "project-popular-menus" => event!(projections::project_popular_menus),
         "project-catalog" => event!(projections::project_catalog),
+        "rebuild-views" => invoke!(operations::rebuild_views),
+        "redrive-dead-letters" => invoke!(operations::redrive_dead_letters),
+        "reconcile-payments" => boxed!(Scheduled, reconcile::reconcile_payments, EventBridgeEvent<Value>, Result<(), HandlerError>),
         _ => return None,
     })
 }
 
 /// Runs an HTTP function inside a span that carries its name and, once known,
-/// the correlation id; errors become problem responses.
+/// the correlation id; errors become problem responses. A command sent with
+/// an Idempotency-Key runs once per key (see `idempotency`).
 pub async fn invoke_http(function: &str, handler: HttpHandler, deps: &Deps, request: Request) -> Response {
     use tracing::Instrument;
     let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
-    crate::http::respond(handler(deps, request).instrument(span).await)
+    let run = |request| async move { crate::http::respond(handler(deps, request).await) };
+    crate::idempotency::guard(deps, request, run).instrument(span).await
 }
 
 pub async fn invoke_event(function: &str, handler: EventHandler, deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
@@ -159,4 +186,15 @@ pub async fn invoke_stream(
     use tracing::Instrument;
     let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
     handler(deps, batch).instrument(span).await
+}
+
+/// Runs a hand-invoked function; a failure is logged with its name.
+pub async fn invoke_operation(function: &str, handler: InvokeHandler, deps: &Deps, payload: Value) -> Result<Value, HandlerError> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
+    let outcome = handler(deps, payload).instrument(span.clone()).await;
+    if let Err(error) = &outcome {
+        span.in_scope(|| tracing::error!(%error, "the operation failed"));
+    }
+    outcome
 }

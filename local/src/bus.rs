@@ -4,10 +4,12 @@
 
 use crate::template::{Rule, Wiring};
 use async_trait::async_trait;
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::Envelope;
 use functions::embedded::Database;
-use functions::ports::{BusEntry, BusError, EventBus, PutOutcome};
+use functions::ports::{BusEntry, BusError, EventBus, EventStore, MAX_BATCH, PutOutcome, StoreError};
 use rusqlite::params;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -88,11 +90,22 @@ pub fn eventbridge_event(entry: &BusEntry, detail: Value) -> Value {
     })
 }
 
+/// One delivery to store: (target, rule, event, max retries).
+type Row = (String, String, String, u32);
+
 #[async_trait]
 impl EventBus for LocalBus {
     async fn put_events(&self, entries: &[BusEntry]) -> Result<PutOutcome, BusError> {
+        self.enqueue(entries).map(|(outcome, _)| outcome)
+    }
+}
+
+impl LocalBus {
+    /// PutEvents: one stored delivery per matching target. Also says how many
+    /// deliveries were stored.
+    fn enqueue(&self, entries: &[BusEntry]) -> Result<(PutOutcome, usize), BusError> {
         let mut outcome = PutOutcome::default();
-        let mut rows = Vec::new();
+        let mut rows: Vec<Row> = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
             let detail = match serde_json::from_str::<Value>(&entry.detail) {
                 Ok(detail @ Value::Object(_)) => detail,
@@ -101,31 +114,160 @@ impl EventBus for LocalBus {
                     continue;
                 }
             };
-            let event = eventbridge_event(entry, detail);
-            let text = event.to_string();
-            for target in self.targets_of(&event) {
-                rows.push((target.function.clone(), target.rule.name.clone(), text.clone(), target.rule.max_retries));
-            }
+            rows.extend(self.rows_for(&eventbridge_event(entry, detail)));
         }
+        self.store(&rows, &[]).map_err(|e| BusError::Unavailable(e.to_string()))?;
+        Ok((outcome, rows.len()))
+    }
+
+    fn rows_for(&self, event: &Value) -> Vec<Row> {
+        let text = event.to_string();
+        self.targets_of(event)
+            .into_iter()
+            .map(|target| (target.function.clone(), target.rule.name.clone(), text.clone(), target.rule.max_retries))
+            .collect()
+    }
+
+    /// Stores the deliveries and removes the dead letters they replace, in
+    /// one transaction: a crash leaves either both or neither.
+    fn store(&self, rows: &[Row], redriven: &[i64]) -> rusqlite::Result<()> {
         let now = Utc::now().timestamp_millis();
-        self.database
-            .with(|connection| {
-                let transaction = connection.transaction()?;
-                {
-                    let mut insert = transaction
-                        .prepare_cached("INSERT INTO deliveries (target, rule, event, max_retries, due_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-                    for (target, rule, event, max_retries) in &rows {
-                        insert.execute(params![target, rule, event, max_retries, now])?;
-                    }
+        self.database.with(|connection| {
+            let transaction = connection.transaction()?;
+            {
+                let mut insert = transaction
+                    .prepare_cached("INSERT INTO deliveries (target, rule, event, max_retries, due_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+                for (target, rule, event, max_retries) in rows {
+                    insert.execute(params![target, rule, event, max_retries, now])?;
                 }
-                transaction.commit()
-            })
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+                let mut delete = transaction.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
+                for id in redriven {
+                    delete.execute(params![id])?;
+                }
+            }
+            transaction.commit()
+        })?;
         if !rows.is_empty() {
             self.doorbell.notify_one();
         }
-        Ok(outcome)
+        Ok(())
     }
+
+    /// Re-delivers every stored event of time `since` or later to every rule
+    /// that matches it, as EventBridge's archive replay does. The consumers
+    /// are idempotent: what they already did, they do not do twice.
+    pub async fn replay(&self, store: &dyn EventStore, since: DateTime<Utc>) -> Result<Replayed, ReplayError> {
+        let mut replayed = Replayed { since, events: 0, deliveries: 0 };
+        let mut after = None;
+        loop {
+            let page = store.read_all(after.as_deref(), 500).await?;
+            let entries = page.events.iter().filter(|event| event.time >= since).map(entry_of).collect::<Result<Vec<_>, _>>()?;
+            for chunk in entries.chunks(MAX_BATCH) {
+                let (outcome, deliveries) = self.enqueue(chunk)?;
+                if let Some((index, reason)) = outcome.failed.first() {
+                    return Err(ReplayError::Refused(format!("{}: {reason}", chunk[*index].detail_type)));
+                }
+                replayed.events += chunk.len();
+                replayed.deliveries += deliveries;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        tracing::info!(%since, events = replayed.events, deliveries = replayed.deliveries, "events replayed");
+        Ok(replayed)
+    }
+
+    /// Moves every dead letter back: a delivery that failed goes to its
+    /// target again, with its retries afresh; an event the stream could not
+    /// publish is published. What cannot go back (its rule is gone from the
+    /// template, the stored event is unreadable) stays a dead letter.
+    pub fn redrive(&self) -> rusqlite::Result<Redriven> {
+        let letters: Vec<(i64, String, String, String)> = self.database.with(|connection| {
+            connection
+                .prepare("SELECT id, target, rule, event FROM dead_letters ORDER BY id")?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+                .collect()
+        })?;
+        let (mut rows, mut redriven, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, target, rule, event) in letters {
+            let again = if rule == STREAM_RULE {
+                serde_json::from_str::<Envelope>(&event)
+                    .map_err(|e| format!("the event is not readable: {e}"))
+                    .and_then(|envelope| entry_of(&envelope).map_err(|e| e.to_string()))
+                    .and_then(|entry| {
+                        let detail = serde_json::from_str(&entry.detail).map_err(|e| e.to_string())?;
+                        Ok(self.rows_for(&eventbridge_event(&entry, detail)))
+                    })
+            } else {
+                self.targets
+                    .iter()
+                    .find(|t| t.function == target && t.rule.name == rule)
+                    .map(|t| vec![(target.clone(), rule.clone(), event.clone(), t.rule.max_retries)])
+                    .ok_or_else(|| format!("template.yaml has no rule {rule} for {target} any more"))
+            };
+            match again {
+                Ok(again) => {
+                    rows.extend(again);
+                    redriven.push(id);
+                }
+                Err(reason) => kept.push(KeptLetter { id, target, reason }),
+            }
+        }
+        self.store(&rows, &redriven)?;
+        tracing::info!(redriven = redriven.len(), kept = kept.len(), "dead letters redriven");
+        Ok(Redriven { redriven: redriven.len(), deliveries: rows.len(), kept })
+    }
+}
+
+/// The rule name under which the stream's failures are dead-lettered.
+pub const STREAM_RULE: &str = "Stream";
+
+/// The bus entry the publisher makes of a stored event.
+fn entry_of(envelope: &Envelope) -> Result<BusEntry, ReplayError> {
+    let source = envelope.source().ok_or_else(|| ReplayError::Refused(format!("{} has no source", envelope.event_id)))?;
+    let detail = serde_json::to_string(envelope).map_err(|e| ReplayError::Refused(e.to_string()))?;
+    Ok(BusEntry { source: source.to_owned(), detail_type: envelope.event_type.clone(), detail })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replayed {
+    pub since: DateTime<Utc>,
+    /// Stored events of that time or later.
+    pub events: usize,
+    /// Deliveries they made: one per matching rule.
+    pub deliveries: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("an event cannot be replayed: {0}")]
+    Refused(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Redriven {
+    /// Dead letters moved back.
+    pub redriven: usize,
+    /// Deliveries they made.
+    pub deliveries: usize,
+    /// Dead letters that stay, and why.
+    pub kept: Vec<KeptLetter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeptLetter {
+    pub id: i64,
+    pub target: String,
+    pub reason: String,
 }
 
 /// A position kept across restarts (how far the stream has been published).

@@ -9,11 +9,13 @@
 //!   event-pattern matcher; deliveries are durable, asynchronous, retried
 //!   with backoff and dead-lettered when they keep failing.
 //! - SNS: notifications are printed and kept.
+//! - Schedules: every `Schedule` event's function runs at its `rate(...)`.
 
 pub mod bus;
 pub mod dispatcher;
 pub mod event_pattern;
 pub mod runner;
+pub mod schedule;
 pub mod server;
 pub mod stream;
 pub mod template;

@@ -2,6 +2,7 @@
 
 use crate::bus::LocalBus;
 use crate::dispatcher::Dispatcher;
+use crate::schedule::{Scheduled, rate};
 use crate::server::{Api, router};
 use crate::stream::StreamTailer;
 use crate::template::Wiring;
@@ -10,6 +11,7 @@ use anyhow::{Context, bail};
 use async_trait::async_trait;
 use domain::notification::Notification;
 use functions::embedded::{Database, SimulatedProcessor, SimulatorSettings};
+use functions::payments::{BreakerSettings, CircuitBreaker};
 use functions::ports::{Notifier, NotifyError, Sent};
 use functions::registry::{self, Handler};
 use functions::{Deps, Settings};
@@ -28,6 +30,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub template: PathBuf,
     pub payments: SimulatorSettings,
+    /// The circuit breaker around the simulated processor.
+    pub breaker: BreakerSettings,
     /// Deliveries handled at once.
     pub concurrency: usize,
     pub settings: Settings,
@@ -40,6 +44,7 @@ impl Config {
             data_dir: data_dir.into(),
             template: template.into(),
             payments: SimulatorSettings::default(),
+            breaker: BreakerSettings::default(),
             concurrency: 8,
             settings: Settings::default(),
         }
@@ -106,7 +111,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let database = Database::open(&config.data_dir.join("food-delivery.db")).context("cannot open the database")?;
     let bus = Arc::new(LocalBus::new(database.clone(), &wiring)?);
-    let payments = Arc::new(SimulatedProcessor::with_ledger(database.clone(), config.payments.clone())?);
+    let processor = Arc::new(SimulatedProcessor::with_ledger(database.clone(), config.payments.clone())?);
+    let payments = Arc::new(CircuitBreaker::new(processor, config.breaker.clone()));
     let deps = Deps {
         events: database.clone(),
         views: database.clone(),
@@ -116,7 +122,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         settings: config.settings.clone(),
     };
     let issuer = TokenIssuer::new(secret(&config.data_dir)?, TOKEN_ISSUER, TOKEN_AUDIENCE);
-    let api = Arc::new(Api::new(deps.clone(), database.clone(), issuer, &wiring).map_err(anyhow::Error::msg)?);
+    let api = Arc::new(Api::new(deps.clone(), database.clone(), bus.clone(), issuer, &wiring).map_err(anyhow::Error::msg)?);
     let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
 
@@ -128,6 +134,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         };
         let tailer = StreamTailer { database: database.clone(), deps: deps.clone(), function: function.name.clone(), handler };
         tasks.push(tokio::spawn(tailer.run(watcher.clone())));
+    }
+    for function in wiring.functions.iter().filter(|f| !f.schedules.is_empty()) {
+        let Some(Handler::Scheduled(handler)) = registry::handler(&function.name) else {
+            bail!("{} runs on a schedule but is not a scheduled function", function.name);
+        };
+        for expression in &function.schedules {
+            let Some(every) = rate(expression) else {
+                tracing::warn!(function = function.name, expression, "only rate(...) schedules run locally");
+                continue;
+            };
+            let scheduled = Scheduled { deps: deps.clone(), function: function.name.clone(), handler, every };
+            tasks.push(tokio::spawn(scheduled.run(watcher.clone())));
+        }
     }
     let dispatcher =
         Dispatcher { database: database.clone(), deps: deps.clone(), doorbell: bus.doorbell(), concurrency: config.concurrency };

@@ -1,7 +1,7 @@
 //! The HTTP side: API Gateway's HTTP API as the functions see it, plus a few
 //! `/local/*` conveniences that exist only here.
 
-use crate::bus::dead_letters;
+use crate::bus::{LocalBus, ReplayError, dead_letters};
 use crate::template::{Route, Wiring};
 use crate::token::{TokenIssuer, bearer};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use functions::Deps;
 use functions::embedded::Database;
 use functions::http::Problem;
@@ -37,12 +37,13 @@ struct Endpoint {
 pub struct Api {
     deps: Deps,
     database: Arc<Database>,
+    bus: Arc<LocalBus>,
     issuer: TokenIssuer,
     endpoints: Vec<Endpoint>,
 }
 
 impl Api {
-    pub fn new(deps: Deps, database: Arc<Database>, issuer: TokenIssuer, wiring: &Wiring) -> Result<Api, String> {
+    pub fn new(deps: Deps, database: Arc<Database>, bus: Arc<LocalBus>, issuer: TokenIssuer, wiring: &Wiring) -> Result<Api, String> {
         let mut endpoints = Vec::new();
         for function in &wiring.functions {
             for route in &function.routes {
@@ -53,7 +54,7 @@ impl Api {
                 endpoints.push(Endpoint { function: function.name.clone(), handler, route: route.clone(), segments });
             }
         }
-        Ok(Api { deps, database, issuer, endpoints })
+        Ok(Api { deps, database, bus, issuer, endpoints })
     }
 }
 
@@ -62,6 +63,9 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/local/token", post(issue_token))
         .route("/local/notifications", get(notifications))
         .route("/local/dead-letters", get(list_dead_letters))
+        .route("/local/dead-letters/redrive", post(redrive_dead_letters))
+        .route("/local/replay", post(replay))
+        .route("/local/rebuild", post(rebuild))
         .route("/local/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))
         .fallback(gateway)
         .with_state(api)
@@ -113,6 +117,65 @@ async fn list_dead_letters(State(api): State<Arc<Api>>) -> Response {
         Ok(letters) => axum::Json(json!({ "deadLetters": letters })).into_response(),
         Err(error) => problem(503, error.to_string()),
     }
+}
+
+/// `POST /local/dead-letters/redrive`: every dead letter back to its
+/// consumer, once the cause is fixed.
+async fn redrive_dead_letters(State(api): State<Arc<Api>>) -> Response {
+    match api.bus.redrive() {
+        Ok(redriven) => axum::Json(redriven).into_response(),
+        Err(error) => problem(503, error.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    since: DateTime<Utc>,
+}
+
+/// `POST /local/replay {"since": "<RFC 3339>"}`: every stored event of that
+/// time or later, delivered again to every rule that matches it.
+async fn replay(State(api): State<Arc<Api>>, body: Body) -> Response {
+    let request: ReplayRequest = match json_body(body, r#"{"since": "2026-01-01T00:00:00Z"}"#, None).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
+    };
+    match api.bus.replay(api.deps.events.as_ref(), request.since).await {
+        Ok(replayed) => axum::Json(replayed).into_response(),
+        Err(error @ ReplayError::Refused(_)) => problem(422, error.to_string()),
+        Err(error) => problem(503, error.to_string()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RebuildRequest {
+    #[serde(default)]
+    views: Vec<String>,
+}
+
+/// `POST /local/rebuild {"views": [...]}` (no body or no views: all of them):
+/// the views folded afresh from the event store.
+async fn rebuild(State(api): State<Arc<Api>>, body: Body) -> Response {
+    let request: RebuildRequest = match json_body(body, r#"{"views": ["order-status"]}"#, Some(RebuildRequest::default())).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
+    };
+    match functions::rebuild::rebuild(&api.deps, &request.views).await {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(error @ functions::rebuild::RebuildError::UnknownView(_)) => problem(400, error.to_string()),
+        Err(error) => problem(503, error.to_string()),
+    }
+}
+
+/// A small JSON body; an empty one is `empty`, if the request has a default.
+async fn json_body<T: serde::de::DeserializeOwned>(body: Body, shape: &str, empty: Option<T>) -> Result<T, Response> {
+    let Ok(bytes) = to_bytes(body, 64 * 1024).await else { return Err(problem(413, "the body is too large")) };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return empty.ok_or_else(|| problem(400, format!("expected {shape}")));
+    }
+    serde_json::from_slice(&bytes).map_err(|error| problem(400, format!("expected {shape}: {error}")))
 }
 
 /// Matches a path against the template's routes, like API Gateway does:

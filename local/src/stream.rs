@@ -2,7 +2,7 @@
 //! new events to the stream function (`publish-events`) in DynamoDB Streams
 //! records, batch by batch, resuming after a restart where it stopped.
 
-use crate::bus::{dead_letter, read_cursor, write_cursor};
+use crate::bus::{STREAM_RULE, dead_letter, read_cursor, write_cursor};
 use aws_lambda_events::event::dynamodb::Event as StreamBatch;
 use functions::Deps;
 use functions::embedded::Database;
@@ -85,7 +85,7 @@ impl StreamTailer {
                     attempts += 1;
                     if attempts >= MAX_ATTEMPTS {
                         let event = events.iter().find(|(p, _)| *p == at).and_then(|(_, e)| serde_json::to_string(e).ok());
-                        let _ = dead_letter(&self.database, &self.function, "Stream", &event.unwrap_or_default(), "record kept failing");
+                        let _ = dead_letter(&self.database, &self.function, STREAM_RULE, &event.unwrap_or_default(), "record kept failing");
                         position = at;
                         attempts = 0;
                     } else {

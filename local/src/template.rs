@@ -39,6 +39,8 @@ pub struct Function {
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
     pub reads_stream: bool,
+    /// Schedule expressions (`rate(5 minutes)`) of its `Schedule` events.
+    pub schedules: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +100,8 @@ fn function(logical_id: &str, resource: &Value) -> Result<Function, TemplateErro
         .and_then(Value::as_str)
         .ok_or_else(|| problem("Properties.Environment.Variables.FUNCTION is missing"))?
         .to_owned();
-    let mut function = Function { logical_id: logical_id.to_owned(), name, binary, routes: vec![], rules: vec![], reads_stream: false };
+    let mut function =
+        Function { logical_id: logical_id.to_owned(), name, binary, routes: vec![], rules: vec![], reads_stream: false, schedules: vec![] };
     let events = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
     for (name, event) in events.into_iter().flatten() {
         let name = name.as_str().unwrap_or_default();
@@ -123,6 +126,7 @@ fn function(logical_id: &str, resource: &Value) -> Result<Function, TemplateErro
                 function.rules.push(Rule { name: name.to_owned(), pattern: compiled, pattern_json, max_retries });
             }
             Some("DynamoDB") => function.reads_stream = true,
+            Some("Schedule") => function.schedules.push(text("Schedule").ok_or_else(|| problem("a Schedule event needs Schedule"))?),
             _ => {}
         }
     }

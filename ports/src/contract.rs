@@ -28,9 +28,10 @@
 //! passes a small observation closure that looks at the real backend.
 
 use crate::BoxFuture;
+use crate::EventPage;
 use crate::{
-    AppendStream, ChargeRequest, EventStore, LoadedStream, Notifier, PaymentError, PaymentGateway, Sent, Snapshot, StoreError, ViewDoc,
-    ViewError, ViewStore,
+    AppendStream, ChargeRecord, ChargeRequest, EventStore, LoadedStream, Notifier, PaymentError, PaymentGateway, Sent, Snapshot,
+    StoreError, ViewDoc, ViewError, ViewStore,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::notification::Notification;
@@ -59,6 +60,8 @@ pub async fn event_store(store: &dyn EventStore) {
     long_stream_loads_completely_in_order(store).await;
     aggregate_types_separate_streams(store).await;
     versions_that_do_not_follow_are_refused(store).await;
+    every_event_is_read_whole_once_page_by_page(store).await;
+    a_cursor_the_store_did_not_give_is_refused(store).await;
 }
 
 /// A JSON payload that exercises what a lossy encoding would get wrong:
@@ -303,6 +306,83 @@ async fn versions_that_do_not_follow_are_refused(store: &dyn EventStore) {
     assert_eq!(load(store, PROBE_TYPE, &other).await, LoadedStream::default(), "a refused append must write nothing");
 }
 
+/// Reading the whole store: pages of at most `limit` events, followed from
+/// cursor to cursor until there is none. Panics if it never ends.
+async fn read_everything(store: &dyn EventStore, limit: usize) -> Vec<Envelope> {
+    const MAX_PAGES: usize = 100_000;
+    let (mut events, mut after) = (Vec::new(), None::<String>);
+    for _ in 0..MAX_PAGES {
+        let page: EventPage =
+            store.read_all(after.as_deref(), limit).await.unwrap_or_else(|error| panic!("read_all in pages of {limit} failed: {error}"));
+        assert!(page.events.len() <= limit, "a page of read_all must hold at most {limit} events, got {}", page.events.len());
+        events.extend(page.events);
+        match page.next {
+            None => return events,
+            Some(next) if after.as_ref() == Some(&next) => panic!("read_all must move on: it gave back the cursor {next} it was given"),
+            next => after = next,
+        }
+    }
+    panic!("read_all in pages of {limit} did not end within {MAX_PAGES} pages");
+}
+
+/// Reading the whole store returns every stored event exactly once and
+/// exactly as appended, versions ascending within each stream, including the
+/// events a snapshot covers (a rebuild needs them all), whatever the page
+/// size: small pages must be followed, large ones must not drop anything.
+async fn every_event_is_read_whole_once_page_by_page(store: &dyn EventStore) {
+    let (snapshotted, plain) = (unique("read-all-snapshot"), unique("read-all-plain"));
+    let twin_type = format!("{PROBE_TYPE}Twin");
+    let mut first = write(&snapshotted, 0, probe_events(&snapshotted, 1, 3));
+    first.snapshot = Some(Snapshot { version: 3, state: json!({ "covers": [1, 2, 3] }) });
+    append_ok(store, vec![first], "append with a snapshot").await;
+    append_ok(store, vec![write(&snapshotted, 3, probe_events(&snapshotted, 4, 5))], "append after the snapshot").await;
+    append_ok(store, vec![write(&plain, 0, probe_events(&plain, 1, 2))], "append to a second stream").await;
+    let twin = vec![probe_event(&twin_type, &plain, 1, json!({ "twin": true }))];
+    let twin_write = AppendStream {
+        aggregate_type: twin_type.clone(),
+        aggregate_id: plain.clone(),
+        expected_version: 0,
+        events: twin.clone(),
+        snapshot: None,
+    };
+    append_ok(store, vec![twin_write], "append to the same id under another type").await;
+    let expected = [
+        ((PROBE_TYPE.to_owned(), snapshotted.clone()), probe_events(&snapshotted, 1, 5)),
+        ((PROBE_TYPE.to_owned(), plain.clone()), probe_events(&plain, 1, 2)),
+        ((twin_type, plain.clone()), twin),
+    ];
+    for limit in [3, 1000] {
+        let everything = read_everything(store, limit).await;
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = everything.iter().find(|event| !seen.insert(event.event_id.as_str())) {
+            panic!("read_all in pages of {limit} must return each event once, {} came twice", twice.event_id);
+        }
+        for ((aggregate_type, aggregate_id), events) in &expected {
+            let read: Vec<&Envelope> =
+                everything.iter().filter(|e| &e.aggregate_type == aggregate_type && &e.aggregate_id == aggregate_id).collect();
+            let versions: Vec<u64> = read.iter().map(|e| e.version).collect();
+            assert_eq!(
+                versions,
+                events.iter().map(|e| e.version).collect::<Vec<_>>(),
+                "read_all in pages of {limit} must return every event of {aggregate_type}-{aggregate_id}, those a snapshot covers \
+                 included, in version order"
+            );
+            assert!(read.iter().zip(events).all(|(read, sent)| *read == sent), "read_all must return each event exactly as appended");
+        }
+    }
+}
+
+/// A cursor the store never gave is refused (`Refused`), not read as the
+/// beginning or the end of the store.
+async fn a_cursor_the_store_did_not_give_is_refused(store: &dyn EventStore) {
+    for cursor in ["not a cursor", "{\"pk\": 1}", ""] {
+        match store.read_all(Some(cursor), 10).await {
+            Err(StoreError::Refused(_)) => {}
+            other => panic!("read_all after the made-up cursor {cursor:?} must be Refused, got {other:?}"),
+        }
+    }
+}
+
 // ================================================================= view store
 
 /// Runs every view store rule.
@@ -316,6 +396,7 @@ pub async fn view_store(views: &dyn ViewStore) {
     query_returns_exactly_the_partition_in_key_order(views).await;
     document_moving_partition_is_found_only_under_the_new_one(views).await;
     bodies_round_trip_exactly(views).await;
+    expiring_documents_read_back_until_removed(views).await;
 }
 
 /// The view name the suite writes to, unique per call.
@@ -462,6 +543,23 @@ async fn bodies_round_trip_exactly(views: &dyn ViewStore) {
     assert_eq!(queried, bodies.to_vec(), "bodies must query back exactly as written");
 }
 
+/// A body with a top-level `expiresAt` (Unix seconds) is stored, updated,
+/// read and queried exactly like any other until its time has come: the
+/// store only marks it for removal (DynamoDB: its TTL attribute).
+async fn expiring_documents_read_back_until_removed(views: &dyn ViewStore) {
+    let view = probe_view();
+    let partition = unique("expiring");
+    let tomorrow = Utc::now().timestamp() + 24 * 3600;
+    let first = doc("k", &partition, 1, json!({ "state": "claimed", "expiresAt": tomorrow }));
+    put_ok(views, &view, &first, 0, "create an expiring document").await;
+    assert_eq!(get(views, &view, "k").await, Some(first), "an expiring document must get back exactly, expiresAt included");
+    let later = doc("k", &partition, 2, json!({ "state": "done", "expiresAt": tomorrow + 3600 }));
+    put_ok(views, &view, &later, 1, "extend an expiring document").await;
+    let kept = doc("kept", &partition, 1, json!({ "expiresAt": "not a time" }));
+    put_ok(views, &view, &kept, 0, "a document whose expiresAt is no time").await;
+    assert_eq!(query(views, &view, &partition).await, vec![later, kept], "expiring documents must query back exactly");
+}
+
 // =================================================================== notifier
 
 /// Runs every notifier rule. `sent_to(customer)` must return what the
@@ -560,7 +658,9 @@ pub async fn payment_gateway(gateway: &dyn PaymentGateway, tokens: TestTokens, r
     declined_token_is_declined(gateway, tokens).await;
     same_order_charged_twice_is_one_charge(gateway, tokens).await;
     refunding_twice_refunds_once(gateway, tokens, &refunds_of).await;
+    a_refunded_order_is_not_charged_again(gateway, tokens, &refunds_of).await;
     refunding_an_unknown_charge_fails(gateway).await;
+    charges_are_listed_by_time_window(gateway, tokens).await;
 }
 
 fn charge_request(token: &str, cents: u64) -> ChargeRequest {
@@ -624,6 +724,26 @@ async fn refunding_twice_refunds_once(
     assert_eq!(refunds_of(&charge_id).await, 1, "refunding a charge twice must refund it once");
 }
 
+/// Charging an order again after its charge was refunded is `Declined`: the
+/// idempotency key would answer with the refunded charge, and an order stored
+/// on it would be food nobody paid for. The customer pays anew.
+async fn a_refunded_order_is_not_charged_again(
+    gateway: &dyn PaymentGateway,
+    tokens: TestTokens,
+    refunds_of: &impl Fn(&str) -> BoxFuture<'static, usize>,
+) {
+    let request = charge_request(tokens.approved, 1800);
+    let charge_id = charge_ok(gateway, &request).await;
+    if let Err(error) = gateway.refund(&charge_id, request.amount).await {
+        panic!("refunding a charge must succeed: {error}");
+    }
+    match gateway.charge(&request).await {
+        Err(PaymentError::Declined(_)) => {}
+        other => panic!("charging an order whose charge was refunded must be Declined, got {other:?}"),
+    }
+    assert_eq!(refunds_of(&charge_id).await, 1, "the refund stands");
+}
+
 /// Refunding a charge the processor never made fails as `Declined`: a
 /// permanent refusal, not an outage to retry.
 async fn refunding_an_unknown_charge_fails(gateway: &dyn PaymentGateway) {
@@ -631,6 +751,54 @@ async fn refunding_an_unknown_charge_fails(gateway: &dyn PaymentGateway) {
         Err(PaymentError::Declined(_)) => {}
         other => panic!("refunding an unknown charge must be Declined, got {other:?}"),
     }
+}
+
+/// Reconciliation reads the processor's ledger by time: a window lists every
+/// charge taken in it once (however often it was retried), with its order,
+/// amount and whether it was refunded, oldest first; a declined charge is no
+/// charge, and a window before the charges lists none of them. The margins
+/// allow for the processor's clock differing from ours by up to a minute.
+async fn charges_are_listed_by_time_window(gateway: &dyn PaymentGateway, tokens: TestTokens) {
+    let skew = Duration::minutes(1);
+    let started = Utc::now();
+    let requests: Vec<ChargeRequest> = (0..3).map(|n| charge_request(tokens.approved, 700 + n)).collect();
+    let mut charge_ids = Vec::new();
+    for request in &requests {
+        charge_ids.push(charge_ok(gateway, request).await);
+    }
+    charge_ok(gateway, &requests[0]).await;
+    if let Err(error) = gateway.refund(&charge_ids[1], requests[1].amount).await {
+        panic!("refunding a charge must succeed: {error}");
+    }
+    let declined = charge_request(tokens.declined, 500);
+    let _ = gateway.charge(&declined).await;
+
+    let listed = match gateway.charges_between(started - skew, Utc::now() + skew).await {
+        Ok(listed) => listed,
+        Err(error) => panic!("listing the charges of a window must succeed: {error}"),
+    };
+    for ((request, charge_id), refunded) in requests.iter().zip(&charge_ids).zip([false, true, false]) {
+        let mine: Vec<&ChargeRecord> = listed.iter().filter(|charge| charge.order_id == request.order_id).collect();
+        assert_eq!(mine.len(), 1, "a window must list each charge of an order once, however often it was charged: {mine:?}");
+        let charge = mine[0];
+        assert_eq!(&charge.charge_id, charge_id, "a listed charge must carry the charge id the charge returned");
+        assert_eq!(charge.amount, request.amount, "a listed charge must carry its amount");
+        assert_eq!(charge.refunded, refunded, "a listed charge must say whether it was refunded: {charge:?}");
+        assert!(
+            charge.created_at >= started - skew && charge.created_at <= Utc::now() + skew,
+            "a listed charge must carry when it was taken: {charge:?}"
+        );
+    }
+    assert!(listed.iter().all(|charge| charge.order_id != declined.order_id), "a declined charge must not be listed");
+    assert!(listed.windows(2).all(|pair| pair[0].created_at <= pair[1].created_at), "charges must be listed oldest first: {listed:?}");
+    let before = match gateway.charges_between(started - Duration::hours(2), started - Duration::hours(1)).await {
+        Ok(before) => before,
+        Err(error) => panic!("listing an earlier window must succeed: {error}"),
+    };
+    assert!(
+        before.iter().all(|charge| requests.iter().all(|request| request.order_id != charge.order_id)),
+        "a window before the charges must not list them"
+    );
 }
 
 // ================================================================== event bus

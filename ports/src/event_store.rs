@@ -31,6 +31,15 @@ pub struct AppendStream {
     pub snapshot: Option<Snapshot>,
 }
 
+/// One page of a read of the whole store (`EventStore::read_all`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventPage {
+    pub events: Vec<Envelope>,
+    /// Where the next page starts, to pass back as it is; `None` once every
+    /// event has been read.
+    pub next: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum StoreError {
     /// Another writer got there first: reload and decide again.
@@ -52,6 +61,21 @@ pub trait EventStore: Send + Sync {
 
     /// Appends to every stream or to none: one stream's conflict fails all.
     async fn append(&self, streams: Vec<AppendStream>) -> Result<(), StoreError>;
+
+    /// Every stored event, a page at a time, for rebuilding read models and
+    /// replaying: at most `limit` events per page, starting after the cursor
+    /// `after` (a page's `next`; `None` for the first page). Events a snapshot
+    /// covers are read too: a snapshot is a shortcut for loading, not a
+    /// deletion. Order across streams is the adapter's own; within a stream,
+    /// versions ascend. A page may be empty and still have a `next`. A cursor
+    /// the store did not give is `Refused`.
+    ///
+    /// The default refuses, so a decorator that does not forward it fails
+    /// loudly instead of reading nothing.
+    async fn read_all(&self, after: Option<&str>, limit: usize) -> Result<EventPage, StoreError> {
+        let _ = (after, limit);
+        Err(StoreError::Refused("this event store cannot be read whole".into()))
+    }
 }
 
 /// Checks what every adapter relies on before writing: versions follow on

@@ -13,9 +13,9 @@ mod payment_gateway;
 mod view_store;
 
 pub use event_bus::{BusEntry, BusError, EventBus, MAX_BATCH, PutOutcome};
-pub use event_store::{AppendStream, EventStore, LoadedStream, Snapshot, StoreError, check_append};
+pub use event_store::{AppendStream, EventPage, EventStore, LoadedStream, Snapshot, StoreError, check_append};
 pub use notifier::{Notifier, NotifyError, Sent};
-pub use payment_gateway::{ChargeReceipt, ChargeRequest, PaymentError, PaymentGateway};
+pub use payment_gateway::{ChargeReceipt, ChargeRecord, ChargeRequest, PaymentError, PaymentGateway};
 pub use view_store::{ViewDoc, ViewError, ViewStore};
 
 /// A boxed, sendable future: what the contract's observation hooks return.

@@ -3,6 +3,11 @@ use serde_json::Value;
 use thiserror::Error;
 
 /// One read-model document. `revision` counts its writes and guards them.
+///
+/// A body whose top-level `expiresAt` is a Unix time in seconds may be
+/// removed by the store some time after then (DynamoDB's TTL takes up to a
+/// few days; the embedded store keeps it). Until removed it reads back as any
+/// other document, so readers check the time themselves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ViewDoc {
     pub key: String,

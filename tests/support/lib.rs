@@ -16,6 +16,7 @@ pub fn repository() -> PathBuf {
 pub struct System {
     running: Option<Running>,
     data: tempfile::TempDir,
+    template: PathBuf,
     client: reqwest::Client,
     base: String,
 }
@@ -40,14 +41,19 @@ impl Answer {
 
 impl System {
     pub async fn start() -> System {
-        let data = tempfile::tempdir().expect("a temporary directory");
-        let running = Self::boot(&data).await;
-        let base = running.url();
-        System { running: Some(running), data, client: reqwest::Client::new(), base }
+        Self::start_with(repository().join("template.yaml")).await
     }
 
-    async fn boot(data: &tempfile::TempDir) -> Running {
-        let config = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), data.path(), repository().join("template.yaml"));
+    /// The system wired from another template (a variant of the real one).
+    pub async fn start_with(template: PathBuf) -> System {
+        let data = tempfile::tempdir().expect("a temporary directory");
+        let running = Self::boot(&data, &template).await;
+        let base = running.url();
+        System { running: Some(running), data, template, client: reqwest::Client::new(), base }
+    }
+
+    async fn boot(data: &tempfile::TempDir, template: &std::path::Path) -> Running {
+        let config = Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), data.path(), template);
         start(config).await.expect("the local runner starts")
     }
 
@@ -57,13 +63,18 @@ impl System {
         if let Some(running) = self.running.take() {
             running.stop().await;
         }
-        let running = Self::boot(&self.data).await;
+        let running = Self::boot(&self.data, &self.template).await;
         self.base = running.url();
         self.running = Some(running);
     }
 
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("the system is running")
+    }
+
+    /// Where the system keeps its data, including the runner's `token-secret`.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
     }
 
     pub async fn token(&self, sub: &str, role: &str) -> String {

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
-use ports::{AppendStream, EventStore, LoadedStream, StoreError, check_append};
+use ports::{AppendStream, EventPage, EventStore, LoadedStream, StoreError, check_append};
 use std::collections::HashSet;
 
 /// DynamoDB takes at most this many actions in one `TransactWriteItems`.
@@ -150,6 +150,65 @@ impl EventStore for DynamoEventStore {
             Ok(_) => Ok(()),
             Err(error) => Err(failed(&self.table, &names, error)),
         }
+    }
+
+    /// One consistent `Scan` page per call, snapshots filtered out (they have
+    /// no `eventId`). A scan reads a stream's items together in sort-key
+    /// order, so versions ascend within a stream. `Limit` bounds the items
+    /// read, not the events returned, and a page also ends at 1 MB: either
+    /// way `LastEvaluatedKey`, as the cursor, says where to go on.
+    async fn read_all(&self, after: Option<&str>, limit: usize) -> Result<EventPage, StoreError> {
+        let start = after.map(cursor::decode).transpose()?;
+        let limit = i32::try_from(limit)
+            .ok()
+            .filter(|limit| *limit > 0)
+            .ok_or_else(|| StoreError::Refused(format!("a page of read_all holds 1 to {} events, not {limit}", i32::MAX)))?;
+        let page = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("attribute_exists(eventId)")
+            .consistent_read(true)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|error| self.unavailable("scan the events", after.unwrap_or("the start"), describe(&error)))?;
+        let mut events = Vec::new();
+        for item in page.items.unwrap_or_default() {
+            let pk = item.get("pk").and_then(|pk| pk.as_s().ok()).cloned().unwrap_or_default();
+            events.push(event_from_item(item).map_err(|reason| self.corrupt(&pk, reason))?);
+        }
+        let next = page.last_evaluated_key.filter(|key| !key.is_empty()).map(cursor::encode).transpose()?;
+        Ok(EventPage { events, next })
+    }
+}
+
+/// `LastEvaluatedKey` as a cursor: the event table's key, `{"pk", "sk"}` as JSON.
+mod cursor {
+    use super::item::{Item, key};
+    use ports::StoreError;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Position {
+        pk: String,
+        sk: u64,
+    }
+
+    pub fn encode(last: Item) -> Result<String, StoreError> {
+        let text = |name: &str| last.get(name).and_then(|value| value.as_s().or_else(|_| value.as_n()).ok()).cloned();
+        let (Some(pk), Some(sk)) = (text("pk"), text("sk").and_then(|sk| sk.parse().ok())) else {
+            return Err(StoreError::Corrupt(format!("the scan's LastEvaluatedKey is not an event table key: {last:?}")));
+        };
+        serde_json::to_string(&Position { pk, sk }).map_err(|error| StoreError::Corrupt(error.to_string()))
+    }
+
+    pub fn decode(cursor: &str) -> Result<Item, StoreError> {
+        let position: Position = serde_json::from_str(cursor)
+            .map_err(|error| StoreError::Refused(format!("{cursor:?} is not a cursor of this store: {error}")))?;
+        Ok(key(&position.pk, position.sk))
     }
 }
 

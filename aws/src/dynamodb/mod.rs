@@ -18,4 +18,4 @@ mod view_store;
 
 pub use event_store::{DynamoEventStore, MAX_TRANSACTION_ACTIONS};
 pub use tables::{CreateTableError, create_event_table, create_view_table};
-pub use view_store::{BY_PARTITION, DynamoViewStore};
+pub use view_store::{BY_PARTITION, DynamoViewStore, EXPIRES_AT};

@@ -1,7 +1,8 @@
 //! The view store on one DynamoDB table (the template's `ViewTable`): one item
 //! per document, `pk` = `{view}#{key}`, found by partition through the GSI
 //! `by-partition` (`gsi1pk` = `{view}#{partition}`, `gsi1sk` = key). Every
-//! put is conditioned on the revision it read.
+//! put is conditioned on the revision it read. A body's top-level `expiresAt`
+//! (Unix seconds) is copied to the item's `expiresAt`, the table's TTL.
 
 use super::error::describe;
 use super::item::number;
@@ -15,6 +16,8 @@ use std::collections::HashMap;
 
 /// The GSI that finds a view's documents by partition, in key order.
 pub const BY_PARTITION: &str = "by-partition";
+/// The table's TTL attribute, and the body field it is copied from.
+pub const EXPIRES_AT: &str = "expiresAt";
 
 pub struct DynamoViewStore {
     pub client: Client,
@@ -30,6 +33,9 @@ struct ViewItem {
     revision: u64,
     /// The body as JSON text: exact, and no DynamoDB number limits.
     body: String,
+    /// For DynamoDB's TTL, which reads only a top-level number attribute.
+    #[serde(rename = "expiresAt", default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
 }
 
 fn scoped(view: &str, name: &str) -> String {
@@ -84,6 +90,7 @@ impl ViewStore for DynamoViewStore {
             gsi1sk: doc.key.clone(),
             revision: expected_revision + 1,
             body: doc.body.to_string(),
+            expires_at: doc.body.get(EXPIRES_AT).and_then(serde_json::Value::as_i64),
         };
         let item = serde_dynamo::to_item(item).map_err(|error| self.unavailable("encode for", view, error.to_string()))?;
         let request = self.client.put_item().table_name(&self.table).set_item(Some(item));

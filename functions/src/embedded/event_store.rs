@@ -1,5 +1,5 @@
 use super::Database;
-use crate::ports::{AppendStream, EventStore, LoadedStream, Snapshot, StoreError, check_append};
+use crate::ports::{AppendStream, EventPage, EventStore, LoadedStream, Snapshot, StoreError, check_append};
 use async_trait::async_trait;
 use domain::Envelope;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -83,6 +83,28 @@ impl EventStore for Database {
             }
             Err(error) => Err(unavailable(error)),
         }
+    }
+
+    /// In storage order (the change stream's positions); the cursor is the
+    /// position of the last event read.
+    async fn read_all(&self, after: Option<&str>, limit: usize) -> Result<EventPage, StoreError> {
+        let position = match after {
+            None => 0,
+            Some(cursor) => cursor
+                .parse::<i64>()
+                .ok()
+                .filter(|position| *position >= 0)
+                .ok_or_else(|| StoreError::Refused(format!("{cursor:?} is not a cursor of this store")))?,
+        };
+        if limit == 0 {
+            return Err(StoreError::Refused("a page of read_all holds at least one event".into()));
+        }
+        let rows = self.events_after(position, limit)?;
+        let next = match rows.last() {
+            Some((last, _)) if rows.len() == limit => Some(last.to_string()),
+            _ => None,
+        };
+        Ok(EventPage { events: rows.into_iter().map(|(_, event)| event).collect(), next })
     }
 }
 

@@ -14,4 +14,4 @@ mod payments;
 mod view_store;
 
 pub use database::Database;
-pub use payments::{SimulatedProcessor, SimulatorSettings};
+pub use payments::{InvalidSetting, Latency, SimulatedProcessor, SimulatorSettings, failure_rate};

@@ -1,20 +1,71 @@
 use super::Database;
-use crate::ports::{ChargeReceipt, ChargeRequest, PaymentError, PaymentGateway};
+use crate::ports::{ChargeReceipt, ChargeRecord, ChargeRequest, PaymentError, PaymentGateway};
 use async_trait::async_trait;
-use domain::Money;
+use chrono::{DateTime, Utc};
+use domain::{Money, OrderId};
 use rusqlite::{OptionalExtension, params};
-use std::sync::Arc;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use thiserror::Error;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimulatorSettings {
-    /// How long a `tok_slow` charge takes.
+    /// How much later than the others a `tok_slow` charge answers.
     pub slow: Duration,
+    /// How long each charge takes to answer, drawn uniformly from this range.
+    pub latency: Latency,
+    /// The share of charges (0.0 to 1.0) answered `Unavailable`, as by a
+    /// processor having a bad day. `tok_*` tokens behave as always.
+    pub failure_rate: f64,
 }
 
 impl Default for SimulatorSettings {
     fn default() -> Self {
-        Self { slow: Duration::from_millis(1500) }
+        Self { slow: Duration::from_millis(1500), latency: Latency::NONE, failure_rate: 0.0 }
+    }
+}
+
+/// A range of answer times, `min..=max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl Latency {
+    pub const NONE: Latency = Latency { min: Duration::ZERO, max: Duration::ZERO };
+
+    fn draw(&self, rng: &mut fastrand::Rng) -> Duration {
+        let (min, max) = (self.min.as_millis() as u64, self.max.as_millis() as u64);
+        Duration::from_millis(if max > min { rng.u64(min..=max) } else { min })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Error)]
+#[error("{0}")]
+pub struct InvalidSetting(String);
+
+/// Milliseconds, `400-620` for a range or `500` for a fixed latency.
+impl FromStr for Latency {
+    type Err = InvalidSetting;
+    fn from_str(text: &str) -> Result<Latency, InvalidSetting> {
+        let invalid = || InvalidSetting(format!("latency {text:?} is not milliseconds such as 400-620 or 500"));
+        let (min, max) = text.split_once('-').unwrap_or((text, text));
+        let millis = |part: &str| part.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| invalid());
+        let (min, max) = (millis(min)?, millis(max)?);
+        if min > max {
+            return Err(InvalidSetting(format!("latency {text:?} ends before it starts")));
+        }
+        Ok(Latency { min, max })
+    }
+}
+
+/// A share of charges between 0.0 and 1.0, such as `0.1`.
+pub fn failure_rate(text: &str) -> Result<f64, InvalidSetting> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(InvalidSetting(format!("failure rate {text:?} is not a share between 0.0 and 1.0"))),
     }
 }
 
@@ -23,17 +74,23 @@ CREATE TABLE IF NOT EXISTS simulated_charges (
     order_id TEXT PRIMARY KEY,
     charge_id TEXT NOT NULL UNIQUE,
     amount INTEGER NOT NULL,
-    refunded INTEGER NOT NULL DEFAULT 0
+    refunded INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL DEFAULT 0
 );";
 
 /// A card processor in test mode: `tok_decline` is declined, `tok_error`
-/// fails, `tok_slow` is slow, any other token is approved. Like a real
+/// fails, `tok_slow` answers late, any other token is approved. Like a real
 /// processor it honours idempotency keys (the order id), so it shows that no
 /// retry ever charges or refunds twice. Its ledger lives in a database so a
 /// local runner that restarts still knows what it charged.
+///
+/// A late answer comes after the charge is taken, as when a real processor
+/// is slow: a caller that gives up waiting leaves a charge behind, which
+/// reconciliation must find.
 pub struct SimulatedProcessor {
     settings: SimulatorSettings,
     ledger: Arc<Database>,
+    rng: Mutex<fastrand::Rng>,
 }
 
 impl Default for SimulatedProcessor {
@@ -52,8 +109,20 @@ impl SimulatedProcessor {
 
     /// A processor whose ledger lives in `ledger`, surviving restarts.
     pub fn with_ledger(ledger: Arc<Database>, settings: SimulatorSettings) -> rusqlite::Result<Self> {
-        ledger.with(|connection| connection.execute_batch(LEDGER))?;
-        Ok(Self { settings, ledger })
+        ledger.with(|connection| {
+            connection.execute_batch(LEDGER)?;
+            // Ledgers from before charges were listed by time lack the column.
+            let dated: i64 = connection.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('simulated_charges') WHERE name = 'created_ms'",
+                [],
+                |row| row.get(0),
+            )?;
+            if dated == 0 {
+                connection.execute_batch("ALTER TABLE simulated_charges ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0")?;
+            }
+            connection.execute_batch("CREATE INDEX IF NOT EXISTS simulated_charges_by_time ON simulated_charges (created_ms)")
+        })?;
+        Ok(Self { settings, ledger, rng: Mutex::new(fastrand::Rng::new()) })
     }
 
     fn count(&self, sql: &str) -> usize {
@@ -82,6 +151,35 @@ impl SimulatedProcessor {
             .flatten()
             == Some(1)
     }
+
+    /// Whether this charge fails at random, and how long its answer takes.
+    fn draw(&self) -> (bool, Duration) {
+        let mut rng = self.rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fails = self.settings.failure_rate > 0.0 && rng.f64() < self.settings.failure_rate;
+        (fails, self.settings.latency.draw(&mut rng))
+    }
+
+    fn record(&self, request: &ChargeRequest) -> Result<String, PaymentError> {
+        let fresh = format!("ch_{}", uuid::Uuid::new_v4().simple());
+        self.ledger
+            .with(|connection| {
+                connection.execute(
+                    "INSERT INTO simulated_charges (order_id, charge_id, amount, created_ms) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (order_id) DO NOTHING",
+                    params![request.order_id.0, fresh, request.amount.cents() as i64, Utc::now().timestamp_millis()],
+                )?;
+                connection.query_row(
+                    "SELECT charge_id, refunded FROM simulated_charges WHERE order_id = ?1",
+                    params![request.order_id.0],
+                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? == 1)),
+                )
+            })
+            .map_err(unavailable)
+            .and_then(|(charge_id, refunded)| match refunded {
+                true => Err(PaymentError::Declined(format!("the charge {charge_id} of this order was refunded: pay anew"))),
+                false => Ok(charge_id),
+            })
+    }
 }
 
 fn unavailable(error: rusqlite::Error) -> PaymentError {
@@ -91,26 +189,16 @@ fn unavailable(error: rusqlite::Error) -> PaymentError {
 #[async_trait]
 impl PaymentGateway for SimulatedProcessor {
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeReceipt, PaymentError> {
-        match request.token.as_str() {
-            "tok_decline" => return Err(PaymentError::Declined("the card was declined".into())),
-            "tok_error" => return Err(PaymentError::Unavailable("the processor reported an internal error".into())),
-            "tok_slow" => tokio::time::sleep(self.settings.slow).await,
-            _ => {}
-        }
-        let fresh = format!("ch_{}", uuid::Uuid::new_v4().simple());
-        let charge_id = self
-            .ledger
-            .with(|connection| {
-                connection.execute(
-                    "INSERT INTO simulated_charges (order_id, charge_id, amount) VALUES (?1, ?2, ?3) ON CONFLICT (order_id) DO NOTHING",
-                    params![request.order_id.0, fresh, request.amount.cents() as i64],
-                )?;
-                connection.query_row("SELECT charge_id FROM simulated_charges WHERE order_id = ?1", params![request.order_id.0], |row| {
-                    row.get::<_, String>(0)
-                })
-            })
-            .map_err(unavailable)?;
-        Ok(ChargeReceipt { charge_id })
+        let (fails, latency) = self.draw();
+        let outcome = match request.token.as_str() {
+            "tok_decline" => Err(PaymentError::Declined("the card was declined".into())),
+            "tok_error" => Err(PaymentError::Unavailable("the processor reported an internal error".into())),
+            _ if fails => Err(PaymentError::Unavailable("the processor failed (simulated outage)".into())),
+            _ => self.record(request).map(|charge_id| ChargeReceipt { charge_id }),
+        };
+        let slow = if request.token == "tok_slow" { self.settings.slow } else { Duration::ZERO };
+        tokio::time::sleep(latency + slow).await;
+        outcome
     }
 
     async fn refund(&self, charge_id: &str, amount: Money) -> Result<(), PaymentError> {
@@ -133,5 +221,26 @@ impl PaymentGateway for SimulatedProcessor {
             }
             Some(_) => Ok(()),
         }
+    }
+
+    async fn charges_between(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<ChargeRecord>, PaymentError> {
+        self.ledger
+            .with(|connection| {
+                let mut listed = connection.prepare(
+                    "SELECT order_id, charge_id, amount, created_ms, refunded FROM simulated_charges
+                     WHERE created_ms >= ?1 AND created_ms < ?2 ORDER BY created_ms, charge_id",
+                )?;
+                let rows = listed.query_map(params![from.timestamp_millis(), until.timestamp_millis()], |row| {
+                    Ok(ChargeRecord {
+                        order_id: OrderId(row.get(0)?),
+                        charge_id: row.get(1)?,
+                        amount: Money(row.get::<_, i64>(2)?.max(0) as u64),
+                        created_at: DateTime::from_timestamp_millis(row.get(3)?).unwrap_or_default(),
+                        refunded: row.get::<_, i64>(4)? == 1,
+                    })
+                })?;
+                rows.collect()
+            })
+            .map_err(unavailable)
     }
 }

@@ -3,11 +3,13 @@
 pub mod catalog;
 pub mod delivery;
 pub mod kitchen;
+pub mod operations;
 pub mod ordering;
 pub mod policies;
 pub mod projections;
 pub mod publisher;
 pub mod queries;
+pub mod reconcile;
 
 use crate::command::load;
 use crate::deps::Deps;

@@ -48,6 +48,9 @@ pub async fn place_order(deps: &Deps, request: Request) -> Result<Response, Prob
     if input.payment_token.trim().is_empty() {
         return Err(Problem::bad_request("paymentToken is required"));
     }
+    if input.store_id.len() > http::MAX_ID_LEN {
+        return Err(Problem::not_found("no store has so long an id"));
+    }
     let store = load::<Store>(deps.events.as_ref(), &input.store_id).await?;
     if store.state.profile.is_none() {
         return Err(Problem::not_found(format!("store {} not found", input.store_id)));
@@ -56,7 +59,9 @@ pub async fn place_order(deps: &Deps, request: Request) -> Result<Response, Prob
     let region = Region(input.region.trim().to_owned());
     let (lines, total) = store.state.quote(&region, &items)?;
 
-    let order_id = http::new_id("order");
+    // Under an Idempotency-Key a re-run after a crash names the same order, so
+    // the processor (keyed by order id) hands back the same charge.
+    let order_id = crate::idempotency::derived_id("order").unwrap_or_else(|| http::new_id("order"));
     let meta = http::metadata(&request, &order_id);
     let customer_id = CustomerId(caller.id);
     let place = |charge_id: String| {
@@ -94,9 +99,21 @@ pub async fn place_order(deps: &Deps, request: Request) -> Result<Response, Prob
             stream_write(&order_id, 0, &payment, &payment_events, &meta, every),
             stream_write(&order_id, 0, &order, &order_events, &meta, every),
         ];
-        deps.events.append(writes).await.map_err(Problem::from)
+        match deps.events.append(writes).await {
+            Err(StoreError::Conflict(_)) => Err(Problem::new(409, "order id taken")),
+            appended => appended.map_err(Problem::from),
+        }
     };
     if let Err(problem) = stored.await {
+        // A re-run of a request whose order was stored: answer as the first
+        // run did. Unreadable, it is not refunded: it may pay for that order.
+        if problem.status == 409 {
+            let stored = load::<Order>(deps.events.as_ref(), &order_id).await?.state.placed;
+            if let Some(placed) = stored.filter(|placed| placed.charge_id == receipt.charge_id) {
+                let answer = OrderAnswer { order_id: OrderId(order_id.clone()), status: OrderStatus::Placed, total: Some(placed.total) };
+                return Ok(http::created(&format!("/orders/{order_id}"), &answer));
+            }
+        }
         compensate(deps, &receipt.charge_id, total).await;
         return Err(match problem.status {
             // A fresh order id cannot conflict; if it did, say so plainly.
@@ -115,7 +132,10 @@ pub async fn place_order(deps: &Deps, request: Request) -> Result<Response, Prob
 /// nothing. If the refund fails too, the log line is the trail to follow up.
 async fn compensate(deps: &Deps, charge_id: &str, amount: Money) {
     match deps.payments.refund(charge_id, amount).await {
-        Ok(()) => tracing::warn!(charge_id, "order not stored; charge refunded"),
+        Ok(()) => {
+            tracing::warn!(charge_id, "order not stored; charge refunded");
+            crate::idempotency::retire_derived_ids();
+        }
         Err(error) => tracing::error!(charge_id, %error, "order not stored and the refund failed: refund by hand"),
     }
 }

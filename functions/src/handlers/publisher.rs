@@ -19,7 +19,7 @@ const MAX_REQUEST_BYTES: usize = 240 * 1024;
 /// configured attempts, hands it to the on-failure destination), so nothing is
 /// lost and nothing after it jumps the queue.
 pub async fn publish_events(deps: &Deps, batch: StreamBatch) -> Result<DynamoDbEventResponse, HandlerError> {
-    let mut entries: Vec<(String, BusEntry)> = Vec::new();
+    let mut entries: Vec<Outgoing> = Vec::new();
     let mut poisoned = None;
     for record in &batch.records {
         let sequence = record.change.sequence_number.clone().unwrap_or_default();
@@ -30,10 +30,11 @@ pub async fn publish_events(deps: &Deps, batch: StreamBatch) -> Result<DynamoDbE
             let source =
                 envelope.source().ok_or_else(|| item::ItemError::Malformed(format!("no source for {}", envelope.aggregate_type)))?;
             let detail = serde_json::to_string(&envelope).map_err(|e| item::ItemError::Malformed(e.to_string()))?;
-            Ok(BusEntry { source: source.to_owned(), detail_type: envelope.event_type.clone(), detail })
+            let stream = format!("{}-{}", envelope.aggregate_type, envelope.aggregate_id);
+            Ok((stream, BusEntry { source: source.to_owned(), detail_type: envelope.event_type.clone(), detail }))
         });
         match entry {
-            Ok(entry) => entries.push((sequence, entry)),
+            Ok((stream, entry)) => entries.push(Outgoing { sequence, stream, entry }),
             Err(error) => {
                 tracing::error!(%error, sequence, "unreadable stream record");
                 poisoned = Some(sequence);
@@ -54,17 +55,25 @@ pub async fn publish_events(deps: &Deps, batch: StreamBatch) -> Result<DynamoDbE
     Ok(response)
 }
 
+/// A stream record's event on its way to the bus.
+struct Outgoing {
+    sequence: String,
+    /// `{aggregateType}-{aggregateId}`: at most one event of a stream per put.
+    stream: String,
+    entry: BusEntry,
+}
+
 /// Publishes in requests of at most ten entries and 240 KB, retrying exactly
 /// the entries the bus did not take. Returns the sequence number of the first
 /// record that could not be published.
-async fn publish(deps: &Deps, entries: &[(String, BusEntry)]) -> Option<String> {
+async fn publish(deps: &Deps, entries: &[Outgoing]) -> Option<String> {
     for chunk in chunks(entries) {
-        let mut pending: Vec<&(String, BusEntry)> = chunk.iter().collect();
+        let mut pending: Vec<&Outgoing> = chunk.iter().collect();
         for attempt in 0..=deps.settings.publish_retries {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
             }
-            let request: Vec<BusEntry> = pending.iter().map(|(_, entry)| entry.clone()).collect();
+            let request: Vec<BusEntry> = pending.iter().map(|outgoing| outgoing.entry.clone()).collect();
             match deps.bus.put_events(&request).await {
                 Ok(outcome) => {
                     for (index, reason) in &outcome.failed {
@@ -86,19 +95,25 @@ async fn publish(deps: &Deps, entries: &[(String, BusEntry)]) -> Option<String> 
         }
         // `pending` keeps stream order. Not the smallest sequence number as
         // text: they are decimal strings of 21 to 40 digits, and "100" < "99".
-        if let Some((sequence, _)) = pending.first() {
-            return Some(sequence.clone());
+        if let Some(outgoing) = pending.first() {
+            return Some(outgoing.sequence.clone());
         }
     }
     None
 }
 
-fn chunks(entries: &[(String, BusEntry)]) -> Vec<&[(String, BusEntry)]> {
+/// Consecutive runs of entries for one put each. A stream's next event waits
+/// for the next put: were both in one and the first refused, its retry would
+/// land after its successor, and the redelivery after a give-up would put
+/// the successor on the bus twice.
+fn chunks(entries: &[Outgoing]) -> Vec<&[Outgoing]> {
     let mut chunks = Vec::new();
     let (mut start, mut bytes) = (0, 0);
-    for (index, (_, entry)) in entries.iter().enumerate() {
+    for (index, outgoing) in entries.iter().enumerate() {
+        let entry = &outgoing.entry;
         let size = entry.source.len() + entry.detail_type.len() + entry.detail.len();
-        if index > start && (index - start == MAX_BATCH || bytes + size > MAX_REQUEST_BYTES) {
+        let repeated = entries[start..index].iter().any(|earlier| earlier.stream == outgoing.stream);
+        if index > start && (index - start == MAX_BATCH || bytes + size > MAX_REQUEST_BYTES || repeated) {
             chunks.push(&entries[start..index]);
             (start, bytes) = (index, 0);
         }

@@ -6,6 +6,7 @@ use super::owned_store;
 use crate::deps::Deps;
 use crate::http::{self, Caller, Problem, Request, Response, Role};
 use crate::ports::{ViewError, ViewStore};
+use domain::catalog::MAX_REGION_LEN;
 use domain::projection::Projection;
 use domain::projection::catalog::{CatalogProjection, StoreListing};
 use domain::projection::delivery_board::{BoardEntry, DeliveryBoardProjection};
@@ -44,7 +45,12 @@ fn parse<V: DeserializeOwned>(body: Value) -> Result<V, ViewError> {
 }
 
 fn required<'a>(request: &'a Request, name: &str) -> Result<&'a str, Problem> {
-    http::query(request, name).ok_or_else(|| Problem::bad_request(format!("query parameter {name} is required")))
+    let value = http::query(request, name).ok_or_else(|| Problem::bad_request(format!("query parameter {name} is required")))?;
+    // Only `region` is required; no store registers a longer one.
+    if value.chars().count() > MAX_REGION_LEN {
+        return Err(Problem::bad_request(format!("query parameter {name} must be at most {MAX_REGION_LEN} characters")));
+    }
+    Ok(value)
 }
 
 fn listing(store: &StoreListing) -> Value {

@@ -82,6 +82,18 @@ async fn registering_needs_the_owner_role() {
     assert!(world.events().is_empty(), "nothing is stored");
 }
 
+/// Cognito group names may hold punctuation: only a whole name is a role.
+#[tokio::test]
+async fn a_group_whose_name_only_contains_owner_is_not_the_owner_role() {
+    let world = World::new();
+    for group in ["suspended:owner", "owner.pending", "[owner]"] {
+        world.send(Req::post("/stores").by(OWNER, group).json(registration())).await.problem(403, "no customer, owner or rider group");
+    }
+    assert!(world.events().is_empty(), "nothing is stored");
+    let answer = world.send(Req::post("/stores").by(OWNER, "admins owner").json(registration())).await;
+    assert_eq!(answer.status, 201, "an owner who is in other groups too is still an owner: {answer:?}");
+}
+
 #[tokio::test]
 async fn a_malformed_registration_is_refused_with_400() {
     let world = World::new();

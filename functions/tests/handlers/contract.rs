@@ -72,15 +72,21 @@ async fn a_processor_with_a_file_ledger_keeps_the_contract_and_its_charges_acros
         token: "tok_visa".into(),
         amount: domain::Money(1500),
     };
+    let kept = ChargeRequest { order_id: domain::OrderId("order-restart-kept".into()), ..request.clone() };
     let charge_id = processor.charge(&request).await.unwrap().charge_id;
     processor.refund(&charge_id, request.amount).await.unwrap();
+    let kept_id = processor.charge(&kept).await.unwrap().charge_id;
     let charges = processor.charge_count();
     drop(processor);
 
     let restarted = open();
     assert_eq!(restarted.charge_count(), charges, "the charges survive a restart");
     assert!(restarted.is_refunded(&charge_id), "and so do the refunds");
-    assert_eq!(restarted.charge(&request).await.unwrap().charge_id, charge_id, "a retried charge after a restart is the same charge");
+    assert_eq!(restarted.charge(&kept).await.unwrap().charge_id, kept_id, "a retried charge after a restart is the same charge");
+    assert!(
+        matches!(restarted.charge(&request).await, Err(functions::ports::PaymentError::Declined(_))),
+        "and a refunded one is not taken again"
+    );
 }
 
 /// The suite runs again and again against one shared database: every run
@@ -168,6 +174,7 @@ async fn file_database_keeps_everything_across_close_and_reopen() {
 /// Adapters with one classic mistake each: the suite must refuse every one.
 mod broken {
     use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
     use domain::Money;
     use domain::notification::Notification;
     use functions::embedded::{Database, SimulatedProcessor};
@@ -178,6 +185,10 @@ mod broken {
     pub struct DropsSnapshots(pub Arc<Database>);
     /// Reads one page of 100 events and stops: pagination forgotten.
     pub struct OnePage(pub Arc<Database>);
+    /// Reads the whole store as loading does: the events a snapshot covers left out.
+    pub struct SkipsCoveredEvents(pub Arc<Database>);
+    /// Reads the first page of the whole store and says there is no more.
+    pub struct FirstPageOnly(pub Arc<Database>);
     /// Writes the streams of an append one by one: not atomic.
     pub struct StreamByStream(pub Arc<Database>);
     /// Overwrites whatever revision is stored: last writer wins.
@@ -186,6 +197,8 @@ mod broken {
     pub struct NoDeduplication(pub Arc<Database>);
     /// Charges every request anew, ignoring the idempotency key.
     pub struct NoIdempotency(pub SimulatedProcessor);
+    /// Lists every charge as never refunded: reconciliation would refund again.
+    pub struct ForgetsRefunds(pub Arc<SimulatedProcessor>);
 
     #[async_trait]
     impl EventStore for DropsSnapshots {
@@ -195,6 +208,42 @@ mod broken {
         async fn append(&self, mut streams: Vec<AppendStream>) -> Result<(), StoreError> {
             streams.iter_mut().for_each(|s| s.snapshot = None);
             self.0.append(streams).await
+        }
+    }
+
+    #[async_trait]
+    impl EventStore for SkipsCoveredEvents {
+        async fn load(&self, t: &str, id: &str) -> Result<LoadedStream, StoreError> {
+            self.0.load(t, id).await
+        }
+        async fn append(&self, streams: Vec<AppendStream>) -> Result<(), StoreError> {
+            self.0.append(streams).await
+        }
+        async fn read_all(&self, after: Option<&str>, limit: usize) -> Result<EventPage, StoreError> {
+            let mut page = self.0.read_all(after, limit).await?;
+            let mut kept = Vec::new();
+            for event in page.events {
+                let covered =
+                    self.0.load(&event.aggregate_type, &event.aggregate_id).await?.snapshot.is_some_and(|s| s.version >= event.version);
+                if !covered {
+                    kept.push(event);
+                }
+            }
+            page.events = kept;
+            Ok(page)
+        }
+    }
+
+    #[async_trait]
+    impl EventStore for FirstPageOnly {
+        async fn load(&self, t: &str, id: &str) -> Result<LoadedStream, StoreError> {
+            self.0.load(t, id).await
+        }
+        async fn append(&self, streams: Vec<AppendStream>) -> Result<(), StoreError> {
+            self.0.append(streams).await
+        }
+        async fn read_all(&self, after: Option<&str>, limit: usize) -> Result<EventPage, StoreError> {
+            Ok(EventPage { next: None, ..self.0.read_all(after, limit).await? })
         }
     }
 
@@ -254,6 +303,23 @@ mod broken {
         async fn refund(&self, charge_id: &str, amount: Money) -> Result<(), PaymentError> {
             self.0.refund(charge_id, amount).await
         }
+        async fn charges_between(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<ChargeRecord>, PaymentError> {
+            self.0.charges_between(from, until).await
+        }
+    }
+
+    #[async_trait]
+    impl PaymentGateway for ForgetsRefunds {
+        async fn charge(&self, request: &ChargeRequest) -> Result<ChargeReceipt, PaymentError> {
+            self.0.charge(request).await
+        }
+        async fn refund(&self, charge_id: &str, amount: Money) -> Result<(), PaymentError> {
+            self.0.refund(charge_id, amount).await
+        }
+        async fn charges_between(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<ChargeRecord>, PaymentError> {
+            let listed = self.0.charges_between(from, until).await?;
+            Ok(listed.into_iter().map(|charge| ChargeRecord { refunded: false, ..charge }).collect())
+        }
     }
 }
 
@@ -267,6 +333,18 @@ async fn the_suite_refuses_an_event_store_that_drops_snapshots() {
 #[should_panic(expected = "a long stream must load every event")]
 async fn the_suite_refuses_an_event_store_that_reads_one_page() {
     contract::event_store(&broken::OnePage(in_memory())).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "those a snapshot covers included")]
+async fn the_suite_refuses_a_read_of_the_whole_store_that_skips_what_snapshots_cover() {
+    contract::event_store(&broken::SkipsCoveredEvents(in_memory())).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "must return every event of")]
+async fn the_suite_refuses_a_read_of_the_whole_store_that_stops_after_one_page() {
+    contract::event_store(&broken::FirstPageOnly(in_memory())).await;
 }
 
 #[tokio::test]
@@ -295,6 +373,22 @@ async fn the_suite_refuses_a_processor_without_idempotency() {
         &broken::NoIdempotency(SimulatedProcessor::default()),
         TestTokens::SIMULATED,
         |_: &str| -> BoxFuture<'static, usize> { Box::pin(async { 0 }) },
+    )
+    .await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "must say whether it was refunded")]
+async fn the_suite_refuses_a_processor_that_lists_refunded_charges_as_standing() {
+    let processor = Arc::new(SimulatedProcessor::default());
+    let ledger = processor.clone();
+    contract::payment_gateway(
+        &broken::ForgetsRefunds(processor),
+        TestTokens::SIMULATED,
+        move |charge_id: &str| -> BoxFuture<'static, usize> {
+            let refunds = usize::from(ledger.is_refunded(charge_id));
+            Box::pin(async move { refunds })
+        },
     )
     .await;
 }

@@ -3,12 +3,17 @@
 
 mod support;
 
+mod bad_input;
 mod catalog;
 mod contract;
 mod delivery;
+mod faults;
+mod idempotency;
 mod kitchen;
 mod ordering;
+mod payments;
 mod policies;
 mod projections;
 mod publisher;
 mod queries;
+mod rebuild;

@@ -4,8 +4,9 @@
 
 use crate::support::*;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::{Envelope, Money};
-use functions::ports::{ChargeReceipt, ChargeRequest, PaymentError, PaymentGateway};
+use functions::ports::{ChargeReceipt, ChargeRecord, ChargeRequest, PaymentError, PaymentGateway};
 use functions::registry::HandlerError;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -34,10 +35,16 @@ fn the_test_wiring_is_the_templates() {
         })
         .collect();
     assert_eq!(ours, rules, "RULES in tests/support must be the template's EventBridge patterns");
+    let by_hand = functions::FUNCTIONS
+        .iter()
+        .filter(|name| matches!(functions::registry::handler(name), Some(functions::registry::Handler::Invoke(_))))
+        .count();
+    assert_eq!(by_hand, 2, "rebuild-views and redrive-dead-letters");
     assert_eq!(
-        rules.len() + 1 + ROUTES.iter().map(|(_, f)| f).collect::<BTreeSet<_>>().len(),
+        rules.len() + 1 + wiring.schedules.len() + ROUTES.iter().map(|(_, f)| f).collect::<BTreeSet<_>>().len() + by_hand,
         functions::FUNCTIONS.len(),
-        "every function is wired once (the publisher by the stream)"
+        "every function is wired once (the publisher by the stream, reconcile-payments by its schedule, the recovery functions by \
+         nothing: they are invoked by hand)"
     );
 }
 
@@ -78,6 +85,9 @@ impl PaymentGateway for FlakyRefunds {
             return Err(PaymentError::Unavailable("timeout".into()));
         }
         self.inner.refund(charge_id, amount).await
+    }
+    async fn charges_between(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<ChargeRecord>, PaymentError> {
+        self.inner.charges_between(from, until).await
     }
 }
 

@@ -102,6 +102,8 @@ pub struct Wiring {
     pub routes: Vec<(String, String)>,
     /// (function, pattern)
     pub rules: Vec<(String, Vec<Alternative>)>,
+    /// (function, schedule expression)
+    pub schedules: Vec<(String, String)>,
 }
 
 /// One alternative of a pattern: a source and its detail types (none: all).
@@ -134,6 +136,9 @@ pub fn template_wiring() -> Wiring {
             let trimmed = line.trim();
             if let Some(value) = trimmed.strip_prefix("Method: ") {
                 method = Some(value.to_owned());
+            }
+            if let Some(schedule) = trimmed.strip_prefix("Schedule: ") {
+                wiring.schedules.push((binary.to_owned(), schedule.to_owned()));
             }
             if let Some(path) = trimmed.strip_prefix("Path: ") {
                 wiring.routes.push((format!("{} {path}", method.take().expect("Method before Path")), binary.to_owned()));
@@ -492,6 +497,13 @@ impl PaymentGateway for CountingGateway {
     async fn refund(&self, charge_id: &str, amount: domain::Money) -> Result<(), PaymentError> {
         self.refunds.fetch_add(1, Ordering::SeqCst);
         self.inner.refund(charge_id, amount).await
+    }
+    async fn charges_between(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<functions::ports::ChargeRecord>, PaymentError> {
+        self.inner.charges_between(from, until).await
     }
 }
 

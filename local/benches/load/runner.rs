@@ -1,0 +1,124 @@
+//! The runner under test: the release binary (`cargo build --release -p
+//! local`), as a user runs it, in a child process of its own, so its memory is
+//! its own and the load generator's CPU is not counted as its.
+
+use anyhow::{Context, bail};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Runner {
+    child: Child,
+    pub url: String,
+    data: tempfile::TempDir,
+}
+
+/// `LOAD_RUNNER`, or the release build in this workspace's target directory.
+pub fn binary() -> anyhow::Result<PathBuf> {
+    let path = match std::env::var_os("LOAD_RUNNER") {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/local"),
+    };
+    if !path.is_file() {
+        bail!("no runner at {}: run `cargo build --release -p local` first (or set LOAD_RUNNER)", path.display());
+    }
+    Ok(path)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Runner {
+    /// A fresh runner on fresh data, answering on `/local/health`.
+    pub async fn start(binary: &Path, args: &[&str]) -> anyhow::Result<Runner> {
+        let data = tempfile::tempdir()?;
+        let port = free_port()?.to_string();
+        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+        // Its log (info, as a user runs it) goes to a file: a terminal would
+        // slow it down, and a failed run can be read afterwards.
+        let log = std::fs::File::create(data.path().join("runner.log"))?;
+        let child = Command::new(binary)
+            .args(["--port", &port, "--data-dir"])
+            .arg(data.path())
+            .arg("--template")
+            .arg(&template)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let mut runner = Runner { child, url: format!("http://127.0.0.1:{port}"), data };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = runner.child.try_wait()? {
+                bail!("the runner exited ({status}) before answering; see {}", runner.log().display());
+            }
+            if client.get(format!("{}/local/health", runner.url)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(runner);
+            }
+            if Instant::now() > deadline {
+                bail!("the runner did not answer within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.data.path().join("runner.log")
+    }
+
+    /// The runner's SQLite file, to check its books after it stopped.
+    pub fn database(&self) -> PathBuf {
+        self.data.path().join("food-delivery.db")
+    }
+
+    /// Peak resident memory so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmHWM in /proc/<pid>/status")
+    }
+
+    /// Stops it as Ctrl-C does (work in flight finishes, everything on disk).
+    pub async fn stop(mut self) -> anyhow::Result<Stopped> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                self.child.kill()?;
+                bail!("the runner did not stop within 30 s of SIGINT");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Stopped { data: self.data })
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        // A run that failed half-way leaves no runner behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// What a stopped runner left: its data directory, until this is dropped.
+pub struct Stopped {
+    data: tempfile::TempDir,
+}
+
+impl Stopped {
+    pub fn database(&self) -> PathBuf {
+        self.data.path().join("food-delivery.db")
+    }
+}
