@@ -120,10 +120,10 @@ impl DeadLetterQueue {
                     report.refused.push(Left { message_id: received.id.clone(), reason });
                 }
             }
-            let (taken, refused): (Vec<(usize, Received)>, Vec<(usize, Received)>) =
-                read.into_iter().enumerate().partition(|(index, _)| !refused.contains(index));
-            kept.extend(refused.into_iter().map(|(_, received)| received));
-            let taken: Vec<Received> = taken.into_iter().map(|(_, received)| received).collect();
+            let mut taken = Vec::new();
+            for (index, received) in read.into_iter().enumerate() {
+                if refused.contains(&index) { kept.push(received) } else { taken.push(received) }
+            }
             let not_deleted = self.delete(&taken).await?;
             report.redriven += taken.len() - not_deleted.len();
             report.not_deleted.extend(not_deleted);

@@ -80,7 +80,8 @@ pub enum RebuildError {
 /// over the store.
 pub async fn rebuild(deps: &Deps, views: &[String]) -> Result<Report, RebuildError> {
     let mut names: Vec<&str> = if views.is_empty() { VIEWS.to_vec() } else { views.iter().map(String::as_str).collect() };
-    names.dedup();
+    let mut named = std::collections::HashSet::new();
+    names.retain(|name| named.insert(*name));
     let mut folds = names.iter().map(|name| fold_of(name)).collect::<Result<Vec<_>, _>>()?;
     let started_at = Utc::now();
     let (mut events, mut after) = (0, None);

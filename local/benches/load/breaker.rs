@@ -40,7 +40,10 @@ impl Settings {
 /// timeout), and a breaker that never opens with a timeout nobody reaches.
 const VARIANTS: [(&str, &[&str]); 2] = [
     ("breaker on (defaults: 5 failures open it for 10 s, 3 s call timeout)", &[]),
-    ("breaker off (1,000,000 failures to open, 60 s call timeout)", &["--payment-breaker-failures", "1000000", "--payment-timeout-ms", "60000"]),
+    (
+        "breaker off (1,000,000 failures to open, 60 s call timeout)",
+        &["--payment-breaker-failures", "1000000", "--payment-timeout-ms", "60000"],
+    ),
 ];
 
 struct Run {
@@ -176,7 +179,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             of(&|r| r.statuses.iter().filter(|(s, _)| !matches!(s, 201 | 503)).map(|(_, n)| *n).sum::<usize>() as f64),
             of(&|r| r.transport_errors as f64)
         );
-        println!("- answer time: p50 {} ms, p99 {} ms, max {} ms", show_ms(of(&|r| r.p50)), show_ms(of(&|r| r.p99)), show_ms(of(&|r| r.max)));
+        println!(
+            "- answer time: p50 {} ms, p99 {} ms, max {} ms",
+            show_ms(of(&|r| r.p50)),
+            show_ms(of(&|r| r.p99)),
+            show_ms(of(&|r| r.max))
+        );
         println!(
             "- ledger (summed over runs): {} charges, {} orders, {} charges without an order ({} of them refunded)",
             runs.iter().map(|r| r.ledger.charges).sum::<i64>(),

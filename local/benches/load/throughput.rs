@@ -287,7 +287,13 @@ fn report(clients: usize, runs: &[Run]) -> bool {
         if command {
             worst_p99 = worst_p99.max(p99);
         }
-        let verdict = if !command { "(not a command)" } else if p99 < ms(TARGET_P99) { "yes" } else { "**no**" };
+        let verdict = if !command {
+            "(not a command)"
+        } else if p99 < ms(TARGET_P99) {
+            "yes"
+        } else {
+            "**no**"
+        };
         println!("| {name} | {:.0} | {} | {} | {verdict} |", of(&|r| r.rows[row].0 as f64), show_ms(of(&|r| r.rows[row].1)), show_ms(p99));
     }
     let errors: usize = runs.iter().map(|r| r.errors.len()).sum();
