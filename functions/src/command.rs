@@ -59,7 +59,10 @@ pub async fn execute<A: Aggregate>(
         if decided.is_empty() {
             return Ok(Executed { state, events: vec![] });
         }
-        let stream = stream_write(aggregate_id, expected_version, &state, &decided, meta, deps.settings.snapshot_every);
+        // Stamped per attempt: an event retried after a lost race happened
+        // after the winner's, and its time must say so.
+        let meta = Metadata { time: chrono::Utc::now(), ..meta.clone() };
+        let stream = stream_write(aggregate_id, expected_version, &state, &decided, &meta, deps.settings.snapshot_every);
         let events = stream.events.clone();
         match deps.events.append(vec![stream]).await {
             Ok(()) => return Ok(Executed { state, events }),

@@ -136,7 +136,7 @@ async fn compensate(deps: &Deps, charge_id: &str, amount: Money) {
             tracing::warn!(charge_id, "order not stored; charge refunded");
             crate::idempotency::retire_derived_ids();
         }
-        Err(error) => tracing::error!(charge_id, %error, "order not stored and the refund failed: refund by hand"),
+        Err(error) => tracing::error!(charge_id, %error, "order not stored and the refund failed: reconcile-payments will refund it"),
     }
 }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 pub struct Runner {
     child: Child,
     pub url: String,
-    data: tempfile::TempDir,
+    /// Taken by `stop`, which hands it on.
+    data: Option<tempfile::TempDir>,
 }
 
 /// `LOAD_RUNNER`, or the release build in this workspace's target directory.
@@ -50,7 +51,7 @@ impl Runner {
             .stderr(log)
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        let mut runner = Runner { child, url: format!("http://127.0.0.1:{port}"), data };
+        let mut runner = Runner { child, url: format!("http://127.0.0.1:{port}"), data: Some(data) };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -67,13 +68,8 @@ impl Runner {
         }
     }
 
-    pub fn log(&self) -> PathBuf {
-        self.data.path().join("runner.log")
-    }
-
-    /// The runner's SQLite file, to check its books after it stopped.
-    pub fn database(&self) -> PathBuf {
-        self.data.path().join("food-delivery.db")
+    fn log(&self) -> PathBuf {
+        self.data.as_ref().map(|data| data.path().join("runner.log")).unwrap_or_default()
     }
 
     /// Peak resident memory so far (`VmHWM`), in KiB.
@@ -98,7 +94,7 @@ impl Runner {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(Stopped { data: self.data })
+        self.data.take().map(|data| Stopped { data }).context("the runner was stopped before")
     }
 }
 
