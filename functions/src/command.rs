@@ -52,16 +52,19 @@ pub async fn execute<A: Aggregate>(
     meta: &Metadata,
     command: impl Fn(&A) -> Result<A::Command, DomainError>,
 ) -> Result<Executed<A>, CommandError> {
-    for _ in 0..=deps.settings.conflict_retries {
+    let mut meta = meta.clone();
+    for attempt in 0..=deps.settings.conflict_retries {
+        if attempt > 0 {
+            // An event decided again after a lost race happened after the
+            // winner's: its time must say so.
+            meta.time = chrono::Utc::now();
+        }
         let mut state = load::<A>(deps.events.as_ref(), aggregate_id).await?;
         let expected_version = state.version;
         let decided = state.execute(&command(&state.state)?)?;
         if decided.is_empty() {
             return Ok(Executed { state, events: vec![] });
         }
-        // Stamped per attempt: an event retried after a lost race happened
-        // after the winner's, and its time must say so.
-        let meta = Metadata { time: chrono::Utc::now(), ..meta.clone() };
         let stream = stream_write(aggregate_id, expected_version, &state, &decided, &meta, deps.settings.snapshot_every);
         let events = stream.events.clone();
         match deps.events.append(vec![stream]).await {

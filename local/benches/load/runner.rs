@@ -82,6 +82,11 @@ impl Runner {
             .context("no VmHWM in /proc/<pid>/status")
     }
 
+    /// CPU time (user + system) it has used so far.
+    pub fn cpu(&self) -> anyhow::Result<Duration> {
+        cpu_of(&format!("/proc/{}/stat", self.child.id()))
+    }
+
     /// Stops it as Ctrl-C does (work in flight finishes, everything on disk).
     pub async fn stop(mut self) -> anyhow::Result<Stopped> {
         let pid = self.child.id().to_string();
@@ -96,6 +101,27 @@ impl Runner {
         }
         self.data.take().map(|data| Stopped { data }).context("the runner was stopped before")
     }
+}
+
+/// CPU time (user + system) of the process whose `/proc/<pid>/stat` this is.
+pub fn cpu_of(stat: &str) -> anyhow::Result<Duration> {
+    let text = std::fs::read_to_string(stat)?;
+    // The fields after the command name, which may hold spaces: utime and
+    // stime are the 14th and 15th of the line.
+    let fields: Vec<&str> = text.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).with_context(|| format!("{stat} has no field {}", i + 3));
+    Ok(Duration::from_secs_f64((ticks(11)? + ticks(12)?) as f64 / clock_ticks()?))
+}
+
+/// Clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`, 100 on Linux).
+fn clock_ticks() -> anyhow::Result<f64> {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    if let Some(ticks) = TICKS.get() {
+        return Ok(*ticks);
+    }
+    let output = Command::new("getconf").arg("CLK_TCK").output()?;
+    let ticks = String::from_utf8_lossy(&output.stdout).trim().parse::<f64>().context("getconf CLK_TCK is not a number")?;
+    Ok(*TICKS.get_or_init(|| ticks))
 }
 
 impl Drop for Runner {
