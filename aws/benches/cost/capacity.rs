@@ -145,12 +145,11 @@ impl Intercept for CapacityInterceptor {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let output = match context.output_or_error() {
-            Some(Ok(output)) => output,
-            Some(Err(_)) => {
+            Ok(output) => output,
+            Err(_) => {
                 self.0.books().failed += 1;
                 return Ok(());
             }
-            None => return Ok(()),
         };
         let one = |capacity: &Option<ConsumedCapacity>| capacity.iter().cloned().collect::<Vec<_>>();
         let meter = &self.0;

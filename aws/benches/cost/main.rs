@@ -237,6 +237,7 @@ fn report(kind: &str, bills: &[Bill]) {
         first.tally.bus_chunks,
         first.tally.largest_entry,
         first.tally.put_events_calls,
+        first.tally.sns_publishes,
         of(&|b| b.log_bytes as f64),
         PLATFORM_LOG_BYTES,
         of(&|b| b.tally.billed_ms as f64),

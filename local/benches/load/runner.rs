@@ -82,9 +82,9 @@ impl Runner {
             .context("no VmHWM in /proc/<pid>/status")
     }
 
-    /// CPU time (user + system) it has used so far.
-    pub fn cpu(&self) -> anyhow::Result<Duration> {
-        cpu_of(&format!("/proc/{}/stat", self.child.id()))
+    /// Where its CPU time is read (`cpu_of`).
+    pub fn stat(&self) -> String {
+        format!("/proc/{}/stat", self.child.id())
     }
 
     /// Stops it as Ctrl-C does (work in flight finishes, everything on disk).

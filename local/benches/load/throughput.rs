@@ -5,7 +5,7 @@
 //! then read the status view until it says "delivered".
 
 use crate::client::{Answer, Api, order_body};
-use crate::runner::{self, Runner};
+use crate::runner::{self, Runner, cpu_of};
 use crate::stats::{median, ms, percentile, show_ms};
 use anyhow::{Context, bail};
 use std::time::{Duration, Instant};
@@ -58,7 +58,7 @@ impl Settings {
             runs: number("LOAD_RUNS", 3)?.max(1) as usize,
             warm_up: Duration::from_secs(number("LOAD_WARM_UP_SECONDS", 3)?),
             measure: Duration::from_secs(number("LOAD_SECONDS", 20)?.max(1)),
-            poll: Duration::from_millis(number("LOAD_POLL_MS", 2)?),
+            poll: Duration::from_millis(number("LOAD_POLL_MS", 5)?),
         })
     }
 }
@@ -155,6 +155,11 @@ struct Run {
     early_picks_per_lifecycle: f64,
     polls_per_lifecycle: f64,
     peak_rss_mib: f64,
+    /// CPU time of the runner per delivered lifecycle, and the cores the
+    /// runner and this load generator kept busy during the window.
+    runner_cpu_ms_per_lifecycle: f64,
+    runner_cores: f64,
+    generator_cores: f64,
     errors: Vec<String>,
 }
 
@@ -178,10 +183,20 @@ async fn run_once(binary: &std::path::Path, clients: usize, settings: &Settings)
     let from = Instant::now() + settings.warm_up;
     let until = from + settings.measure;
     let tasks: Vec<_> = team.into_iter().map(|client| tokio::spawn(client.run(until, settings.poll))).collect();
+    // CPU used in the window: the machine is shared, so CPU time per
+    // lifecycle says more about the runner than the rate alone.
+    let stat = runner.stat();
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(from.into()).await;
+        let before = (cpu_of(&stat)?, cpu_of("/proc/self/stat")?);
+        tokio::time::sleep_until(until.into()).await;
+        Ok::<_, anyhow::Error>((cpu_of(&stat)? - before.0, cpu_of("/proc/self/stat")? - before.1))
+    });
     let mut done = Vec::with_capacity(tasks.len());
     for task in tasks {
         done.push(task.await?);
     }
+    let (runner_cpu, generator_cpu) = cpu.await??;
     let peak_rss_mib = runner.peak_rss_kib()? as f64 / 1024.0;
     runner.stop().await?;
 
@@ -213,6 +228,9 @@ async fn run_once(binary: &std::path::Path, clients: usize, settings: &Settings)
             .collect(),
         lifecycle: (percentile(&mut lifecycle, 50.0).map_or(f64::NAN, ms), percentile(&mut lifecycle, 99.0).map_or(f64::NAN, ms)),
         peak_rss_mib,
+        runner_cpu_ms_per_lifecycle: ms(runner_cpu) / delivered.max(1) as f64,
+        runner_cores: runner_cpu.as_secs_f64() / seconds,
+        generator_cores: generator_cpu.as_secs_f64() / seconds,
         errors: done.into_iter().flat_map(|c| c.errors).collect(),
     })
 }
@@ -235,13 +253,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         for index in 1..=settings.runs {
             let run = run_once(&binary, clients, &settings).await?;
             println!(
-                "run {index}: {:.0} lifecycles/s, {:.0} requests/s, lifecycle p50 {} ms p99 {} ms, runner peak RSS {:.1} MiB, {} errors",
+                "run {index}: {:.0} lifecycles/s, {:.0} requests/s, lifecycle p50 {} ms p99 {} ms, runner {:.1} CPU-ms per lifecycle \
+                 ({:.2} cores busy; load generator {:.2}), runner peak RSS {:.1} MiB, {} errors; load average {}",
                 run.lifecycles_per_second,
                 run.requests_per_second,
                 show_ms(run.lifecycle.0),
                 show_ms(run.lifecycle.1),
+                run.runner_cpu_ms_per_lifecycle,
+                run.runner_cores,
+                run.generator_cores,
                 run.peak_rss_mib,
-                run.errors.len()
+                run.errors.len(),
+                load_average()
             );
             for error in run.errors.iter().take(3) {
                 println!("  error: {error}");
@@ -263,6 +286,13 @@ fn report(clients: usize, runs: &[Run]) -> bool {
     println!("\nmedians over {} runs, {clients} clients:", runs.len());
     println!("- lifecycles/s: {rate:.0} (target >= {TARGET_RATE:.0}; runs: {})", list(runs, |r| r.lifecycles_per_second));
     println!("- requests/s (all kinds): {:.0}", of(&|r| r.requests_per_second));
+    let cpu = of(&|r| r.runner_cpu_ms_per_lifecycle);
+    println!(
+        "- runner CPU per lifecycle: {cpu:.1} ms ({:.2} cores busy, load generator {:.2}); the most two free cores could carry: {:.0} lifecycles/s",
+        of(&|r| r.runner_cores),
+        of(&|r| r.generator_cores),
+        2000.0 / cpu
+    );
     println!(
         "- lifecycle, place until the status view says delivered: p50 {} ms, p99 {} ms",
         show_ms(of(&|r| r.lifecycle.0)),
@@ -299,6 +329,11 @@ fn report(clients: usize, runs: &[Run]) -> bool {
     let errors: usize = runs.iter().map(|r| r.errors.len()).sum();
     println!("\nerrors over all runs: {errors}");
     rate < TARGET_RATE || worst_p99 >= ms(TARGET_P99) || errors > 0
+}
+
+/// The machine's 1-minute load average: other work on the shared cores.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(str::to_owned)).unwrap_or_default()
 }
 
 fn list(runs: &[Run], figure: impl Fn(&Run) -> f64) -> String {
