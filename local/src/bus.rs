@@ -280,10 +280,9 @@ pub fn read_cursor(database: &Database, name: &str) -> rusqlite::Result<i64> {
 
 pub fn write_cursor(database: &Database, name: &str, position: i64) -> rusqlite::Result<()> {
     database.with(|connection| {
-        connection.execute(
-            "INSERT INTO cursors (name, position) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET position = ?2",
-            params![name, position],
-        )?;
+        connection
+            .prepare_cached("INSERT INTO cursors (name, position) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET position = ?2")?
+            .execute(params![name, position])?;
         Ok(())
     })
 }

@@ -16,6 +16,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Deliveries claimed at once, in slots' worth.
+const CLAIM_SLOTS: usize = 4;
 
 pub struct Dispatcher {
     pub database: Arc<Database>,
@@ -48,13 +50,23 @@ impl Dispatcher {
         }
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let this = Arc::new(self);
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let free = slots.available_permits();
-            let batch = if free == 0 { Vec::new() } else { this.claim(free).unwrap_or_default() };
+        while !*shutdown.borrow() {
+            // A free slot first, so a delivery that finishes wakes this loop:
+            // waiting on the doorbell with every slot busy left due
+            // deliveries waiting (up to IDLE_POLL) after slots came free.
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                _ = shutdown.changed() => continue,
+            };
+            // Claimed in batches of several slots' worth: one write
+            // transaction per batch, not per delivery. The claimed wait here
+            // for a slot, in due order.
+            let batch = this.claim(this.concurrency * CLAIM_SLOTS).unwrap_or_default();
             if batch.is_empty() {
+                drop(permit);
                 tokio::select! {
                     _ = this.doorbell.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -62,8 +74,15 @@ impl Dispatcher {
                 }
                 continue;
             }
+            let mut first = Some(permit);
             for delivery in batch {
-                let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                let permit = match first.take() {
+                    Some(permit) => permit,
+                    None => match slots.clone().acquire_owned().await {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                };
                 let this = this.clone();
                 let handler = handlers.get(delivery.target.as_str()).copied();
                 tokio::spawn(async move {
@@ -110,7 +129,9 @@ impl Dispatcher {
 
     fn settle(&self, delivery: &Delivery, outcome: Result<(), String>) {
         let result = match outcome {
-            Ok(()) => self.database.with(|c| c.execute("DELETE FROM deliveries WHERE id = ?1", params![delivery.id]).map(drop)),
+            Ok(()) => {
+                self.database.with(|c| c.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?.execute(params![delivery.id]).map(drop))
+            }
             Err(error) if delivery.attempts >= delivery.max_retries => {
                 tracing::error!(target = delivery.target, rule = delivery.rule, %error, "retries spent: dead-lettered");
                 dead_letter(&self.database, &delivery.target, &delivery.rule, &delivery.event, &error).and_then(|()| {

@@ -150,6 +150,10 @@ async fn expect_status(cloud: &Cloud, order_id: &str, expected: &str) -> anyhow:
     Ok(())
 }
 
+/// Invocations per function, (calls, tenths of read, write and index units)
+/// per (function, operation), and requests, entries, chunks and publishes.
+type Counts = (Vec<(String, u64)>, Vec<((String, &'static str), (u64, u64, u64, u64))>, [u64; 4]);
+
 /// What one order (or one read) cost.
 struct Bill {
     tally: Tally,
@@ -186,7 +190,7 @@ impl Bill {
     }
 
     /// The counts, without the timing-dependent ones: equal for equal orders.
-    fn counts(&self) -> (Vec<(String, u64)>, Vec<((String, &'static str), (u64, u64, u64, u64))>, [u64; 4]) {
+    fn counts(&self) -> Counts {
         let units = |u: &Units| (u.calls, (u.read * 10.0) as u64, (u.write * 10.0) as u64, (u.index_write * 10.0) as u64);
         (
             self.tally.invocations.iter().map(|(k, v)| (k.clone(), *v)).collect(),
@@ -241,6 +245,13 @@ fn report(kind: &str, bills: &[Bill]) {
         of(&|b| b.log_bytes as f64),
         PLATFORM_LOG_BYTES,
         of(&|b| b.tally.billed_ms as f64),
+    );
+    let transactions: f64 =
+        first.taken.by_call.iter().filter(|((_, op), _)| *op == "TransactWriteItems").map(|(_, u)| u.write).sum::<f64>() + 0.0;
+    println!(
+        "Largest item written: {} bytes. TransactWriteItems counted by the documented rule: {transactions} WRU \
+         (DynamoDB Local reported {}).",
+        first.taken.largest_item, first.taken.local_transaction_units
     );
     if first.taken.failed > 0 || first.taken.unknown > 0 {
         println!("WARNING: {} DynamoDB calls failed and {} were not metered", first.taken.failed, first.taken.unknown);

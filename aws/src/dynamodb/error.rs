@@ -185,11 +185,44 @@ mod tests {
         }]
     }
 
+    /// Two streams at once: one transaction.
+    fn accept_and_charge(order: &str) -> Vec<AppendStream> {
+        let mut charged = accepted_event(order);
+        (charged.aggregate_type, charged.event_type, charged.version) = ("Payment".into(), "PaymentApproved".into(), 1);
+        charged.event_id = domain::envelope::event_id("Payment", order, 1);
+        let mut streams = accept(order);
+        streams.push(AppendStream {
+            aggregate_type: "Payment".into(),
+            aggregate_id: order.into(),
+            expected_version: 0,
+            events: vec![charged],
+            snapshot: None,
+        });
+        streams
+    }
+
     #[tokio::test]
     async fn a_throttled_append_is_unavailable_whatever_the_code() {
         let mut answers = throttling_answers();
         answers.push(("TransactionCanceledException [None, ThrottlingError]", cancelled_by_throttling()));
         for (code, body) in answers {
+            let throttler = Throttler::answering(body);
+            let store = DynamoEventStore::new(throttler.dynamodb(), "events");
+            match store.append(accept_and_charge("o1")).await {
+                Err(StoreError::Unavailable(reason)) => {
+                    assert!(reason.contains("Throttl") || reason.contains("Exceeded"), "{code}: {reason}")
+                }
+                other => panic!("a throttled append ({code}) must be Unavailable, got {other:?}"),
+            }
+            assert_eq!(throttler.operations(), ["DynamoDB_20120810.TransactWriteItems"], "{code}: one attempt reached DynamoDB");
+        }
+    }
+
+    /// One event on one stream goes without a transaction: its version check
+    /// (a read) throttled is unavailable too, and nothing is written.
+    #[tokio::test]
+    async fn a_throttled_single_event_append_is_unavailable() {
+        for (code, body) in throttling_answers() {
             let throttler = Throttler::answering(body);
             let store = DynamoEventStore::new(throttler.dynamodb(), "events");
             match store.append(accept("o1")).await {
@@ -198,7 +231,7 @@ mod tests {
                 }
                 other => panic!("a throttled append ({code}) must be Unavailable, got {other:?}"),
             }
-            assert_eq!(throttler.operations(), ["DynamoDB_20120810.TransactWriteItems"], "{code}: one attempt reached DynamoDB");
+            assert_eq!(throttler.operations(), ["DynamoDB_20120810.GetItem"], "{code}: the check failed, so no put was tried");
         }
     }
 

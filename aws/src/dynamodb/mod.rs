@@ -5,6 +5,8 @@
 //!   conditional put per event (no item at that version yet), a condition
 //!   check that the item at the expected version exists (no gap), and the
 //!   snapshot. So at most [`MAX_TRANSACTION_ACTIONS`] actions per append.
+//!   One event on one stream is a conditional `PutItem` after a consistent
+//!   read of the expected version instead: same guarantees, cheaper.
 //! - Loads are consistent reads: the snapshot, then every event after it.
 //! - View queries go through the GSI `by-partition`, which DynamoDB keeps
 //!   eventually consistent: a query may miss a put made an instant earlier
@@ -13,6 +15,7 @@
 mod error;
 mod event_store;
 mod item;
+mod one_event;
 mod tables;
 mod view_store;
 

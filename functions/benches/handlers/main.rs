@@ -66,6 +66,9 @@ fn main() {
         group.finish();
     }
     criterion.final_summary();
+    if settings.list {
+        return;
+    }
 
     println!(
         "\nPer call, {} runs of {} calls each after {} warm-up calls; µs, median over runs. CPU: the thread's own CPU time, \
@@ -92,7 +95,7 @@ fn main() {
         }
         let verdict = |met: bool| if met { "yes" } else { "**no**" };
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {}, {} |",
             scenario.label,
             micros(median.p50),
             micros(median.p90),
@@ -101,7 +104,8 @@ fn main() {
             micros(median.max),
             micros(cpu_median.p50),
             micros(cpu_median.p99),
-            format!("{}, {}", verdict(within), verdict(cpu_median.p99 < TARGET))
+            verdict(within),
+            verdict(cpu_median.p99 < TARGET)
         );
     }
     if over.is_empty() {
@@ -117,19 +121,25 @@ struct Settings {
     calls: usize,
     runs: usize,
     warm_up: usize,
+    /// `--list`: name the benchmarks, time nothing.
+    list: bool,
 }
 
 impl Settings {
     fn from_env() -> Settings {
         let args: Vec<String> = std::env::args().skip(1).collect();
-        // `cargo test --benches` runs benches with `--test`: once, briefly.
-        let quick = args.iter().any(|arg| arg == "--test");
+        // As criterion decides: without `--bench` (`cargo test --benches`) or
+        // with `--test`, every benchmark runs once, briefly.
+        let flag = |name: &str| args.iter().any(|arg| arg == name);
+        let quick = flag("--test") || !flag("--bench");
         let filter = args.iter().find(|arg| !arg.starts_with('-')).cloned();
         let number = |name: &str, default: usize| std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default);
+        let list = flag("--list");
         if quick {
-            Settings { filter, calls: 20, runs: 1, warm_up: 5 }
+            Settings { filter, calls: 20, runs: 1, warm_up: 5, list }
         } else {
-            Settings { filter, calls: number("HANDLER_TAIL_CALLS", 10_000), runs: number("HANDLER_TAIL_RUNS", 3), warm_up: WARM_UP_CALLS }
+            let (calls, runs) = (number("HANDLER_TAIL_CALLS", 10_000), number("HANDLER_TAIL_RUNS", 3));
+            Settings { filter, calls, runs, warm_up: WARM_UP_CALLS, list }
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum Stage {
     Delivered,
 }
 
+/// The request for a store and an order (either may be unused).
+type RequestFor = fn(store_id: &str, order_id: &str) -> Req;
+
 pub struct Scenario {
     /// The function of template.yaml that serves the request.
     pub function: &'static str,
@@ -34,7 +37,7 @@ pub struct Scenario {
     pub stage: Stage,
     /// The status every timed call must get; anything else is a failed run.
     pub status: i64,
-    request: fn(store_id: &str, order_id: &str) -> Req,
+    request: RequestFor,
 }
 
 fn register_body() -> serde_json::Value {
@@ -216,7 +219,7 @@ async fn orders_at(world: &World, store_id: &str, stage: Stage, n: usize) -> Vec
         let reply = world.send(order_request(CUSTOMER, store_id, &[("m1", 2), ("m3", 1)], "tok_visa")).await;
         orders.push(reply.expect(201)["orderId"].as_str().expect("an order id").to_owned());
     }
-    let steps: [(Stage, fn(&str, &str) -> Req); 5] = [
+    let steps: [(Stage, RequestFor); 5] = [
         (Stage::Accepted, |s, o| kitchen("/stores/{storeId}/orders/{orderId}/accept", s, o)),
         (Stage::Cooking, |s, o| kitchen("/stores/{storeId}/orders/{orderId}/start-cooking", s, o)),
         (Stage::Cooked, |s, o| kitchen("/stores/{storeId}/orders/{orderId}/finish-cooking", s, o)),

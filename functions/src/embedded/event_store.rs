@@ -7,17 +7,15 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 #[async_trait]
 impl EventStore for Database {
     async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> Result<LoadedStream, StoreError> {
+        // No transaction: the snapshot only moves forward, so every event
+        // after the one read is still there when the events are read.
         self.with(|connection| {
-            let transaction = connection.transaction()?;
-            let snapshot = transaction
-                .query_row(
-                    "SELECT version, state FROM snapshots WHERE aggregate_type = ?1 AND aggregate_id = ?2",
-                    params![aggregate_type, aggregate_id],
-                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
-                )
+            let snapshot = connection
+                .prepare_cached("SELECT version, state FROM snapshots WHERE aggregate_type = ?1 AND aggregate_id = ?2")?
+                .query_row(params![aggregate_type, aggregate_id], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
                 .optional()?;
             let after = snapshot.as_ref().map_or(0, |(version, _)| *version);
-            let mut statement = transaction.prepare_cached(
+            let mut statement = connection.prepare_cached(
                 "SELECT envelope FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND version > ?3 ORDER BY version",
             )?;
             let rows = statement
@@ -46,20 +44,24 @@ impl EventStore for Database {
         let outcome = self.with(|connection| {
             let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for stream in &streams {
-                let current: i64 = transaction.query_row(
-                    "SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2",
-                    params![stream.aggregate_type, stream.aggregate_id],
-                    |row| row.get(0),
-                )?;
+                let current: i64 = transaction
+                    .prepare_cached("SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2")?
+                    .query_row(params![stream.aggregate_type, stream.aggregate_id], |row| row.get(0))?;
                 if current as u64 != stream.expected_version {
                     return Ok(Err(format!("{}-{}", stream.aggregate_type, stream.aggregate_id)));
                 }
                 if let Some(snapshot) = &stream.snapshot {
-                    transaction.execute(
-                        "INSERT INTO snapshots (aggregate_type, aggregate_id, version, state) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = ?3, state = ?4",
-                        params![stream.aggregate_type, stream.aggregate_id, snapshot.version as i64, snapshot.state.to_string()],
-                    )?;
+                    transaction
+                        .prepare_cached(
+                            "INSERT INTO snapshots (aggregate_type, aggregate_id, version, state) VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = ?3, state = ?4",
+                        )?
+                        .execute(params![
+                            stream.aggregate_type,
+                            stream.aggregate_id,
+                            snapshot.version as i64,
+                            snapshot.state.to_string()
+                        ])?;
                 }
             }
             {

@@ -7,7 +7,7 @@
 //! - `throughput`: full order lifecycles per second with N concurrent
 //!   clients, p50/p99 of each command and of a lifecycle until the status
 //!   view says delivered, and the runner's peak RSS. Knobs: `LOAD_CLIENTS`
-//!   (32,64), `LOAD_RUNS` (3), `LOAD_WARM_UP_SECONDS` (3), `LOAD_SECONDS`
+//!   (8,32,64), `LOAD_RUNS` (3), `LOAD_WARM_UP_SECONDS` (3), `LOAD_SECONDS`
 //!   (20), `LOAD_POLL_MS` (5).
 //! - `breaker`: orders placed against a processor taking 400-620 ms per
 //!   charge, 100 clients for 60 s: the share answered within 1 s and the

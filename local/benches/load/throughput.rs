@@ -49,7 +49,7 @@ impl Settings {
         let number = |name: &str, default: u64| -> anyhow::Result<u64> {
             std::env::var(name).map_or(Ok(default), |v| v.trim().parse().with_context(|| format!("{name}={v} is not a number")))
         };
-        let clients = std::env::var("LOAD_CLIENTS").unwrap_or_else(|_| "32,64".into());
+        let clients = std::env::var("LOAD_CLIENTS").unwrap_or_else(|_| "8,32,64".into());
         Ok(Settings {
             clients: clients
                 .split(',')
