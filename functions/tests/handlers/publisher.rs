@@ -10,7 +10,7 @@ use serde_dynamo::AttributeValue;
 use serde_json::{Value, json};
 
 /// Event `version` of order `order`, with a payload of about `size` bytes.
-fn event(order: &str, version: u64, size: usize) -> Envelope {
+pub(crate) fn event(order: &str, version: u64, size: usize) -> Envelope {
     Envelope {
         event_id: domain::envelope::event_id("Order", order, version),
         event_type: "OrderAccepted".into(),
@@ -36,7 +36,7 @@ fn sequence(record: &EventRecord) -> String {
     record.change.sequence_number.clone().unwrap()
 }
 
-fn reported(response: &aws_lambda_events::event::streams::DynamoDbEventResponse) -> Vec<String> {
+pub(crate) fn reported(response: &aws_lambda_events::event::streams::DynamoDbEventResponse) -> Vec<String> {
     response.batch_item_failures.iter().map(|f| f.item_identifier.clone().unwrap()).collect()
 }
 

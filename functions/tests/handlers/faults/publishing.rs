@@ -6,35 +6,13 @@
 use super::figure;
 use super::injectors::FlakyBus;
 use super::redelivery::{documents, project_once};
+use crate::publisher::{event, reported};
 use crate::support::*;
 use aws_lambda_events::event::dynamodb::EventRecord;
-use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use chrono::Utc;
 use domain::Envelope;
 use functions::item::stream_record;
 use functions::ports::BusEntry;
-use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
-
-/// Event `version` of order `order`.
-fn event(order: &str, version: u64) -> Envelope {
-    Envelope {
-        event_id: domain::envelope::event_id("Order", order, version),
-        event_type: "OrderAccepted".into(),
-        event_version: 1,
-        aggregate_type: "Order".into(),
-        aggregate_id: order.into(),
-        version,
-        correlation_id: order.into(),
-        causation_id: "request/r1".into(),
-        time: Utc::now(),
-        data: json!({ "customerId": "c1", "storeId": "s1" }),
-    }
-}
-
-fn reported(response: &DynamoDbEventResponse) -> Vec<String> {
-    response.batch_item_failures.iter().filter_map(|f| f.item_identifier.clone()).collect()
-}
 
 /// Each stream's versions in the order the bus took them.
 fn versions_by_stream(accepted: &[BusEntry]) -> BTreeMap<String, Vec<u64>> {
@@ -62,7 +40,7 @@ async fn entries_refused_within_the_retries_are_published_once_each_in_stream_or
     let mut world = World::new();
     let bus = FlakyBus::around(world.bus.clone());
     world.deps.bus = bus.clone();
-    let events: Vec<Envelope> = (1..=5).flat_map(|version| (1..=4).map(move |order| event(&format!("o{order}"), version))).collect();
+    let events: Vec<Envelope> = (1..=5).flat_map(|version| (1..=4).map(move |order| event(&format!("o{order}"), version, 0))).collect();
     let records: Vec<EventRecord> = events.iter().zip(1..).map(|(e, sequence)| stream_record(sequence, e).unwrap()).collect();
     for (event_id, times) in [("Order-o1-1", 1), ("Order-o2-3", 2), ("Order-o3-2", 3), ("Order-o4-5", 1)] {
         bus.refuse(event_id, times);
