@@ -207,7 +207,7 @@ impl Fixture {
             .system
             .running()
             .database
-            .with(|c| c.query_row("SELECT COUNT(*) FROM events", [], |row| row.get::<_, i64>(0)))
+            .read(|c| c.query_row("SELECT COUNT(*) FROM events", [], |row| row.get::<_, i64>(0)))
             .expect("the event store is readable");
         let mut seen = Map::new();
         seen.insert("events".into(), json!(events));

@@ -679,7 +679,7 @@ async fn run(case: &'static Case) {
 
 // ================================================================ the world
 
-/// Every port embedded on one in-memory database, a simulated processor and
+/// Every port embedded on one temporary database, a simulated processor and
 /// a bus that records what it is given.
 struct World {
     database: Arc<Database>,
@@ -718,7 +718,7 @@ enum Outcome {
 
 impl World {
     fn new() -> World {
-        let database = Database::in_memory().expect("an in-memory database");
+        let database = Database::temporary().expect("a temporary database");
         let processor = Arc::new(SimulatedProcessor::default());
         let bus = Arc::new(RecordingBus::default());
         let mut deps = Deps::embedded(database.clone(), processor.clone(), bus.clone());

@@ -489,7 +489,7 @@ async fn order_views(deps: &Deps) -> Vec<(String, Value)> {
 #[tokio::test]
 async fn a_rebuild_on_dynamodb_restores_the_views_the_live_projections_made() {
     let settings = Settings { snapshot_every: 2, ..Settings::default() };
-    let database = Database::in_memory().expect("an in-memory database");
+    let database = Database::temporary().expect("a temporary database");
     let (_, event_store) = event_table().await;
     let (views, view_store) = view_table().await;
     let deps = Deps {
@@ -531,7 +531,7 @@ async fn a_rebuild_on_dynamodb_restores_the_views_the_live_projections_made() {
 async fn commands_and_projections_run_unchanged_on_the_dynamodb_adapters() {
     let settings = Settings { snapshot_every: 2, ..Settings::default() };
     let bus: Arc<dyn EventBus> = Arc::new(NoBus);
-    let database = Database::in_memory().expect("an in-memory database");
+    let database = Database::temporary().expect("a temporary database");
     let (_, event_store) = event_table().await;
     let (_, view_store) = view_table().await;
     let on_dynamodb = Deps {
@@ -544,7 +544,7 @@ async fn commands_and_projections_run_unchanged_on_the_dynamodb_adapters() {
     };
     let embedded = Deps {
         settings,
-        ..Deps::embedded(Database::in_memory().expect("an in-memory database"), Arc::new(SimulatedProcessor::default()), bus)
+        ..Deps::embedded(Database::temporary().expect("a temporary database"), Arc::new(SimulatedProcessor::default()), bus)
     };
 
     let on_aws = run_an_order(&on_dynamodb).await;

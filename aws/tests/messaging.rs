@@ -290,7 +290,7 @@ async fn a_service_error_is_unavailable_with_its_code_and_message() {
 async fn the_publisher_puts_a_stream_batch_on_eventbridge_in_order() {
     let aws = Aws::new().await;
     let (bus, inbox) = aws.bus_routing(json!({ "source": [{ "prefix": "food-delivery." }] })).await;
-    let database = functions::embedded::Database::in_memory().expect("an in-memory database");
+    let database = functions::embedded::Database::temporary().expect("a temporary database");
     let deps = functions::Deps::embedded(database, Arc::new(functions::embedded::SimulatedProcessor::default()), Arc::new(bus));
 
     let time = Utc.with_ymd_and_hms(2025, 3, 14, 15, 9, 26).unwrap() + Age::milliseconds(535);

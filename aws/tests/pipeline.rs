@@ -174,7 +174,7 @@ async fn a_command_travels_the_production_wiring_to_the_next_aggregate() {
     let deps = Deps {
         events: Arc::new(DynamoEventStore::new(dynamodb.clone(), &event_table)),
         views: Arc::new(DynamoViewStore::new(dynamodb.clone(), &view_table)),
-        notifier: Database::in_memory().expect("a notifier"),
+        notifier: Database::temporary().expect("a notifier"),
         payments: Arc::new(SimulatedProcessor::default()),
         bus: Arc::new(bus),
         settings: Settings::default(),

@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use domain::Envelope;
 use functions::embedded::Database;
 use functions::ports::{BusEntry, BusError, EventBus, EventStore, MAX_BATCH, PutOutcome, StoreError};
-use rusqlite::params;
+use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -55,7 +55,7 @@ pub struct LocalBus {
 
 impl LocalBus {
     pub fn new(database: Arc<Database>, wiring: &Wiring) -> rusqlite::Result<LocalBus> {
-        database.with(|connection| connection.execute_batch(SCHEMA))?;
+        database.write_blocking(|connection| connection.execute_batch(SCHEMA))?;
         let targets = wiring
             .functions
             .iter()
@@ -96,14 +96,14 @@ type Row = (String, String, String, u32);
 #[async_trait]
 impl EventBus for LocalBus {
     async fn put_events(&self, entries: &[BusEntry]) -> Result<PutOutcome, BusError> {
-        self.enqueue(entries).map(|(outcome, _)| outcome)
+        self.enqueue(entries).await.map(|(outcome, _)| outcome)
     }
 }
 
 impl LocalBus {
     /// PutEvents: one stored delivery per matching target. Also says how many
     /// deliveries were stored.
-    fn enqueue(&self, entries: &[BusEntry]) -> Result<(PutOutcome, usize), BusError> {
+    async fn enqueue(&self, entries: &[BusEntry]) -> Result<(PutOutcome, usize), BusError> {
         let mut outcome = PutOutcome::default();
         let mut rows: Vec<Row> = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
@@ -116,8 +116,9 @@ impl LocalBus {
             };
             rows.extend(self.rows_for(&eventbridge_event(entry, detail)));
         }
-        self.store(&rows, &[]).map_err(|e| BusError::Unavailable(e.to_string()))?;
-        Ok((outcome, rows.len()))
+        let stored = rows.len();
+        self.store(rows, Vec::new()).await.map_err(|e| BusError::Unavailable(e.to_string()))?;
+        Ok((outcome, stored))
     }
 
     fn rows_for(&self, event: &Value) -> Vec<Row> {
@@ -130,24 +131,24 @@ impl LocalBus {
 
     /// Stores the deliveries and removes the dead letters they replace, in
     /// one transaction: a crash leaves either both or neither.
-    fn store(&self, rows: &[Row], redriven: &[i64]) -> rusqlite::Result<()> {
+    async fn store(&self, rows: Vec<Row>, redriven: Vec<i64>) -> rusqlite::Result<()> {
         let now = Utc::now().timestamp_millis();
-        self.database.with(|connection| {
-            let transaction = connection.transaction()?;
-            {
-                let mut insert = transaction
+        let any = !rows.is_empty();
+        self.database
+            .write(move |connection| {
+                let mut insert = connection
                     .prepare_cached("INSERT INTO deliveries (target, rule, event, max_retries, due_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-                for (target, rule, event, max_retries) in rows {
+                for (target, rule, event, max_retries) in &rows {
                     insert.execute(params![target, rule, event, max_retries, now])?;
                 }
-                let mut delete = transaction.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
-                for id in redriven {
+                let mut delete = connection.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
+                for id in &redriven {
                     delete.execute(params![id])?;
                 }
-            }
-            transaction.commit()
-        })?;
-        if !rows.is_empty() {
+                Ok::<_, rusqlite::Error>(())
+            })
+            .await?;
+        if any {
             self.doorbell.notify_one();
         }
         Ok(())
@@ -163,7 +164,7 @@ impl LocalBus {
             let page = store.read_all(after.as_deref(), 500).await?;
             let entries = page.events.iter().filter(|event| event.time >= since).map(entry_of).collect::<Result<Vec<_>, _>>()?;
             for chunk in entries.chunks(MAX_BATCH) {
-                let (outcome, deliveries) = self.enqueue(chunk)?;
+                let (outcome, deliveries) = self.enqueue(chunk).await?;
                 if let Some((index, reason)) = outcome.failed.first() {
                     return Err(ReplayError::Refused(format!("{}: {reason}", chunk[*index].detail_type)));
                 }
@@ -183,14 +184,14 @@ impl LocalBus {
     /// target again, with its retries afresh; an event the stream could not
     /// publish is published. What cannot go back (its rule is gone from the
     /// template, the stored event is unreadable) stays a dead letter.
-    pub fn redrive(&self) -> rusqlite::Result<Redriven> {
-        let letters: Vec<(i64, String, String, String)> = self.database.with(|connection| {
+    pub async fn redrive(&self) -> rusqlite::Result<Redriven> {
+        let letters: Vec<(i64, String, String, String)> = self.database.read(|connection| {
             connection
                 .prepare("SELECT id, target, rule, event FROM dead_letters ORDER BY id")?
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
                 .collect()
         })?;
-        let (mut rows, mut redriven, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut rows, mut redriven_ids, mut kept) = (Vec::new(), Vec::new(), Vec::new());
         for (id, target, rule, event) in letters {
             let again = if rule == STREAM_RULE {
                 serde_json::from_str::<Envelope>(&event)
@@ -210,14 +211,15 @@ impl LocalBus {
             match again {
                 Ok(again) => {
                     rows.extend(again);
-                    redriven.push(id);
+                    redriven_ids.push(id);
                 }
                 Err(reason) => kept.push(KeptLetter { id, target, reason }),
             }
         }
-        self.store(&rows, &redriven)?;
-        tracing::info!(redriven = redriven.len(), kept = kept.len(), "dead letters redriven");
-        Ok(Redriven { redriven: redriven.len(), deliveries: rows.len(), kept })
+        let (redriven, deliveries) = (redriven_ids.len(), rows.len());
+        self.store(rows, redriven_ids).await?;
+        tracing::info!(redriven, kept = kept.len(), "dead letters redriven");
+        Ok(Redriven { redriven, deliveries, kept })
     }
 }
 
@@ -272,30 +274,31 @@ pub struct KeptLetter {
 
 /// A position kept across restarts (how far the stream has been published).
 pub fn read_cursor(database: &Database, name: &str) -> rusqlite::Result<i64> {
-    database.with(|connection| {
-        connection.execute_batch(SCHEMA)?;
+    database.read(|connection| {
         connection.query_row("SELECT COALESCE((SELECT position FROM cursors WHERE name = ?1), 0)", params![name], |row| row.get(0))
     })
 }
 
-pub fn write_cursor(database: &Database, name: &str, position: i64) -> rusqlite::Result<()> {
-    database.with(|connection| {
-        connection
-            .prepare_cached("INSERT INTO cursors (name, position) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET position = ?2")?
-            .execute(params![name, position])?;
-        Ok(())
-    })
+pub async fn write_cursor(database: &Database, name: &str, position: i64) -> rusqlite::Result<()> {
+    let name = name.to_owned();
+    database
+        .write(move |connection| {
+            connection
+                .prepare_cached("INSERT INTO cursors (name, position) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET position = ?2")?
+                .execute(params![name, position])?;
+            Ok(())
+        })
+        .await
 }
 
 /// Parks what could not be delivered, for a person to look at and redrive.
-pub fn dead_letter(database: &Database, target: &str, rule: &str, event: &str, error: &str) -> rusqlite::Result<()> {
-    database.with(|connection| {
-        connection.execute(
-            "INSERT INTO dead_letters (target, rule, event, error, failed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![target, rule, event, error, Utc::now().to_rfc3339()],
-        )?;
-        Ok(())
-    })
+/// Runs inside a write, so parking a delivery and removing it are one.
+pub fn dead_letter(connection: &Connection, target: &str, rule: &str, event: &str, error: &str) -> rusqlite::Result<()> {
+    connection.execute(
+        "INSERT INTO dead_letters (target, rule, event, error, failed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![target, rule, event, error, Utc::now().to_rfc3339()],
+    )?;
+    Ok(())
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -309,7 +312,7 @@ pub struct DeadLetter {
 }
 
 pub fn dead_letters(database: &Database) -> rusqlite::Result<Vec<DeadLetter>> {
-    database.with(|connection| {
+    database.read(|connection| {
         connection
             .prepare("SELECT target, rule, event, error, failed_at FROM dead_letters ORDER BY id")?
             .query_map([], |row| {
@@ -329,7 +332,7 @@ pub fn dead_letters(database: &Database) -> rusqlite::Result<Vec<DeadLetter>> {
 /// True once every stored event has been published and every delivery made
 /// (or dead-lettered): nothing more will happen until the next command.
 pub fn is_settled(database: &Database) -> rusqlite::Result<bool> {
-    database.with(|connection| {
+    database.read(|connection| {
         connection.query_row(
             "SELECT (SELECT COUNT(*) FROM deliveries) = 0
                 AND COALESCE((SELECT MIN(position) FROM cursors WHERE name LIKE 'stream:%'), 0)

@@ -45,7 +45,7 @@ impl Dispatcher {
             })
             .collect();
         // Whatever was in flight when the last run stopped is due again.
-        if let Err(error) = self.database.with(|c| c.execute("UPDATE deliveries SET leased = 0 WHERE leased = 1", [])) {
+        if let Err(error) = self.database.write(|c| c.execute("UPDATE deliveries SET leased = 0 WHERE leased = 1", [])).await {
             tracing::error!(%error, "cannot release deliveries");
         }
         let slots = Arc::new(Semaphore::new(self.concurrency));
@@ -64,7 +64,7 @@ impl Dispatcher {
             // Claimed in batches of several slots' worth: one write
             // transaction per batch, not per delivery. The claimed wait here
             // for a slot, in due order.
-            let batch = this.claim(this.concurrency * CLAIM_SLOTS).unwrap_or_default();
+            let batch = this.claim(this.concurrency * CLAIM_SLOTS).await.unwrap_or_default();
             if batch.is_empty() {
                 drop(permit);
                 tokio::select! {
@@ -90,7 +90,7 @@ impl Dispatcher {
                         Some(handler) => this.deliver(handler, &delivery).await,
                         None => Err(format!("no event function named {}", delivery.target)),
                     };
-                    this.settle(&delivery, outcome);
+                    this.settle(&delivery, outcome).await;
                     drop(permit);
                 });
             }
@@ -99,27 +99,29 @@ impl Dispatcher {
         let _ = slots.acquire_many(this.concurrency as u32).await;
     }
 
-    fn claim(&self, limit: usize) -> rusqlite::Result<Vec<Delivery>> {
+    async fn claim(&self, limit: usize) -> rusqlite::Result<Vec<Delivery>> {
         let now = Utc::now().timestamp_millis();
-        self.database.with(|connection| {
-            connection
-                .prepare_cached(
-                    "UPDATE deliveries SET leased = 1 WHERE id IN
-                       (SELECT id FROM deliveries WHERE leased = 0 AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2)
-                     RETURNING id, target, rule, event, attempts, max_retries",
-                )?
-                .query_map(params![now, limit as i64], |row| {
-                    Ok(Delivery {
-                        id: row.get(0)?,
-                        target: row.get(1)?,
-                        rule: row.get(2)?,
-                        event: row.get(3)?,
-                        attempts: row.get(4)?,
-                        max_retries: row.get(5)?,
-                    })
-                })?
-                .collect()
-        })
+        self.database
+            .write(move |connection| {
+                connection
+                    .prepare_cached(
+                        "UPDATE deliveries SET leased = 1 WHERE id IN
+                           (SELECT id FROM deliveries WHERE leased = 0 AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2)
+                         RETURNING id, target, rule, event, attempts, max_retries",
+                    )?
+                    .query_map(params![now, limit as i64], |row| {
+                        Ok(Delivery {
+                            id: row.get(0)?,
+                            target: row.get(1)?,
+                            rule: row.get(2)?,
+                            event: row.get(3)?,
+                            attempts: row.get(4)?,
+                            max_retries: row.get(5)?,
+                        })
+                    })?
+                    .collect()
+            })
+            .await
     }
 
     async fn deliver(&self, handler: EventHandler, delivery: &Delivery) -> Result<(), String> {
@@ -127,29 +129,37 @@ impl Dispatcher {
         registry::invoke_event(&delivery.target, handler, &self.deps, event).await.map_err(|e| e.to_string())
     }
 
-    fn settle(&self, delivery: &Delivery, outcome: Result<(), String>) {
+    async fn settle(&self, delivery: &Delivery, outcome: Result<(), String>) {
+        let id = delivery.id;
         let result = match outcome {
             Ok(()) => {
-                self.database.with(|c| c.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?.execute(params![delivery.id]).map(drop))
+                self.database.write(move |c| c.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?.execute(params![id]).map(drop)).await
             }
             Err(error) if delivery.attempts >= delivery.max_retries => {
                 tracing::error!(target = delivery.target, rule = delivery.rule, %error, "retries spent: dead-lettered");
-                dead_letter(&self.database, &delivery.target, &delivery.rule, &delivery.event, &error).and_then(|()| {
-                    self.database.with(|c| c.execute("DELETE FROM deliveries WHERE id = ?1", params![delivery.id]).map(drop))
-                })
+                let letter = [&delivery.target, &delivery.rule, &delivery.event, &error].map(|text| text.to_string());
+                self.database
+                    .write(move |c| {
+                        let [target, rule, event, error] = &letter;
+                        dead_letter(c, target, rule, event, error)?;
+                        c.execute("DELETE FROM deliveries WHERE id = ?1", params![id]).map(drop)
+                    })
+                    .await
             }
             Err(error) => {
                 let attempts = delivery.attempts + 1;
                 let backoff = Duration::from_millis(50u64.saturating_mul(1 << attempts.min(16))).min(MAX_BACKOFF);
                 let due_at = Utc::now().timestamp_millis() + backoff.as_millis() as i64;
                 tracing::warn!(target = delivery.target, attempts, %error, "delivery failed; will retry");
-                self.database.with(|c| {
-                    c.execute(
-                        "UPDATE deliveries SET leased = 0, attempts = ?2, due_at = ?3, last_error = ?4 WHERE id = ?1",
-                        params![delivery.id, attempts, due_at, error],
-                    )
-                    .map(drop)
-                })
+                self.database
+                    .write(move |c| {
+                        c.execute(
+                            "UPDATE deliveries SET leased = 0, attempts = ?2, due_at = ?3, last_error = ?4 WHERE id = ?1",
+                            params![id, attempts, due_at, error],
+                        )
+                        .map(drop)
+                    })
+                    .await
             }
         };
         if let Err(error) = result {

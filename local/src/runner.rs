@@ -45,7 +45,7 @@ impl Config {
             template: template.into(),
             payments: SimulatorSettings::default(),
             breaker: BreakerSettings::default(),
-            concurrency: 8,
+            concurrency: 64,
             settings: Settings::default(),
         }
     }

@@ -122,7 +122,7 @@ async fn list_dead_letters(State(api): State<Arc<Api>>) -> Response {
 /// `POST /local/dead-letters/redrive`: every dead letter back to its
 /// consumer, once the cause is fixed.
 async fn redrive_dead_letters(State(api): State<Arc<Api>>) -> Response {
-    match api.bus.redrive() {
+    match api.bus.redrive().await {
         Ok(redriven) => axum::Json(redriven).into_response(),
         Err(error) => problem(503, error.to_string()),
     }

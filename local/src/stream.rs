@@ -85,7 +85,14 @@ impl StreamTailer {
                     attempts += 1;
                     if attempts >= MAX_ATTEMPTS {
                         let event = events.iter().find(|(p, _)| *p == at).and_then(|(_, e)| serde_json::to_string(e).ok());
-                        let _ = dead_letter(&self.database, &self.function, STREAM_RULE, &event.unwrap_or_default(), "record kept failing");
+                        let function = self.function.clone();
+                        let parked = self
+                            .database
+                            .write(move |c| dead_letter(c, &function, STREAM_RULE, &event.unwrap_or_default(), "record kept failing"))
+                            .await;
+                        if let Err(error) = parked {
+                            tracing::error!(%error, position = at, "cannot dead-letter the record; it is skipped");
+                        }
                         position = at;
                         attempts = 0;
                     } else {
@@ -93,7 +100,7 @@ impl StreamTailer {
                     }
                 }
             }
-            if let Err(error) = write_cursor(&self.database, &self.cursor(), position) {
+            if let Err(error) = write_cursor(&self.database, &self.cursor(), position).await {
                 tracing::error!(%error, "cannot save the stream position");
             }
         }

@@ -41,7 +41,7 @@ Resources:
 fn local_bus() -> (LocalBus, Arc<Database>) {
     let wiring = Wiring::parse(&template()).expect("the contract template parses");
     assert_eq!(wiring.functions.len(), 1, "one function with one rule");
-    let database = Database::in_memory().expect("an in-memory database");
+    let database = Database::temporary().expect("a temporary database");
     let bus = LocalBus::new(database.clone(), &wiring).expect("the bus's tables are created");
     (bus, database)
 }
@@ -52,7 +52,7 @@ fn deliveries(database: &Arc<Database>) -> impl Fn() -> BoxFuture<'static, Vec<B
     let database = database.clone();
     move || -> BoxFuture<'static, Vec<BusDelivery>> {
         let events: Vec<String> = database
-            .with(|connection| {
+            .read(|connection| {
                 connection
                     .prepare("SELECT event FROM deliveries WHERE target = ?1 ORDER BY id")?
                     .query_map([SINK], |row| row.get(0))?

@@ -11,7 +11,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use functions::embedded::Database;
 //! use ports::contract;
-//! let database = Database::in_memory()?;
+//! let database = Database::temporary()?;
 //! contract::event_store(database.as_ref()).await;
 //! contract::view_store(database.as_ref()).await;
 //! # Ok(())

@@ -16,12 +16,14 @@ pub fn notifications_down(system: &System) {
     system
         .running()
         .database
-        .with(|c| c.execute_batch("CREATE TRIGGER sns_down BEFORE INSERT ON notifications BEGIN SELECT RAISE(ABORT, 'SNS is down'); END;"))
+        .write_blocking(|c| {
+            c.execute_batch("CREATE TRIGGER sns_down BEFORE INSERT ON notifications BEGIN SELECT RAISE(ABORT, 'SNS is down'); END;")
+        })
         .expect("the notifications go down");
 }
 
 pub fn notifications_up(system: &System) {
-    system.running().database.with(|c| c.execute_batch("DROP TRIGGER sns_down")).expect("the notifications come back");
+    system.running().database.write_blocking(|c| c.execute_batch("DROP TRIGGER sns_down")).expect("the notifications come back");
 }
 
 /// Deliveries to `target` that failed and wait for their retry.
@@ -29,7 +31,7 @@ pub fn pending_retries(system: &System, target: &str) -> i64 {
     system
         .running()
         .database
-        .with(|c| c.query_row("SELECT COUNT(*) FROM deliveries WHERE target = ?1 AND attempts > 0", [target], |row| row.get(0)))
+        .read(|c| c.query_row("SELECT COUNT(*) FROM deliveries WHERE target = ?1 AND attempts > 0", [target], |row| row.get(0)))
         .expect("the deliveries read")
 }
 
@@ -95,7 +97,11 @@ async fn a_replay_from_a_point_in_time_changes_nothing_anyone_sees_and_tells_nob
     let told = statuses(system.notifications("alice").await);
     assert_eq!(told, STATUSES);
     // The views that missed the order: the replay brings them back.
-    system.running().database.with(|c| c.execute("DELETE FROM views WHERE view IN ('order-status', 'popular-menus')", [])).unwrap();
+    system
+        .running()
+        .database
+        .write_blocking(|c| c.execute("DELETE FROM views WHERE view IN ('order-status', 'popular-menus')", []))
+        .unwrap();
     assert_eq!(system.get(&format!("/orders/{order_id}"), &cast.customer).await.status, 404, "the order's status is gone");
 
     let since = before[0]["body"]["timeline"][0]["time"].as_str().expect("the order's placing time").to_owned();
@@ -133,7 +139,7 @@ async fn a_rebuild_restores_damaged_views_and_refuses_a_view_it_does_not_know() 
     system
         .running()
         .database
-        .with(|c| {
+        .write_blocking(|c| {
             c.execute("UPDATE views SET body = '{\"status\": \"lost\"}' WHERE view = 'order-status'", [])?;
             c.execute("DELETE FROM views WHERE view IN ('catalog', 'delivery-board')", [])
         })

@@ -142,7 +142,7 @@ impl System {
     pub fn ledger(&self) -> (i64, i64) {
         self.running()
             .database
-            .with(|c| {
+            .read(|c| {
                 c.query_row("SELECT COUNT(*), COALESCE(SUM(refunded), 0) FROM simulated_charges", [], |row| Ok((row.get(0)?, row.get(1)?)))
             })
             .expect("the ledger is readable")

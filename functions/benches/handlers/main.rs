@@ -1,7 +1,7 @@
 //! What a handler costs inside its process, I/O excluded: every command
 //! handler (and a read through `queries`) invoked as the Lambda runtime does
 //! it (the API Gateway JSON decoded, `registry::invoke_http`, the answer
-//! encoded) on the embedded adapters over an in-memory SQLite database, with
+//! encoded) on the embedded adapters over a temporary SQLite database, with
 //! the card processor an instant stub (`processor`). No network and no disk;
 //! no log subscriber either, so spans cost what an idle subscriber costs.
 //! Every call is on an aggregate of its own (see `scenarios`) and must get

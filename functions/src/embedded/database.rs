@@ -1,7 +1,12 @@
-use rusqlite::Connection;
-use std::path::Path;
+use super::writer::Writer;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::Notify;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{Notify, oneshot};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -37,56 +42,182 @@ CREATE TABLE IF NOT EXISTS notifications (
 CREATE INDEX IF NOT EXISTS notifications_by_customer ON notifications (customer_id, seq);
 ";
 
-/// One SQLite database holding every embedded port. A single connection
-/// behind a mutex: SQLite serializes writers anyway, each call is short and
-/// never held across an `.await`.
+/// Connections that read, beside the one that writes: WAL lets them read
+/// the last commit while the writer works, so a read never waits for a
+/// write, and two worker threads never wait for each other.
+const READERS: usize = 4;
+/// How often committed pages are copied from the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// One SQLite database holding every embedded port, in WAL mode: one writing
+/// connection on a thread of its own that commits writes in groups
+/// (`writer.rs`), a few reading connections, and a checkpointer that keeps
+/// the WAL's fsyncs off the writer's path.
 pub struct Database {
-    connection: Mutex<Connection>,
+    writer: Writer,
+    checkpointer: Option<Checkpointer>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
     appended: Notify,
+    /// A temporary database's file, removed when it is dropped.
+    temporary: Option<PathBuf>,
 }
 
 impl Database {
     pub fn open(path: &Path) -> rusqlite::Result<Arc<Database>> {
-        Self::setup(Connection::open(path)?)
+        Self::setup(path, None)
     }
 
-    /// A private database that vanishes with the process: for tests.
-    pub fn in_memory() -> rusqlite::Result<Arc<Database>> {
-        Self::setup(Connection::open_in_memory()?)
+    /// A private database in a file of its own that is removed when the
+    /// database is dropped: for tests, and processors that keep no ledger.
+    pub fn temporary() -> rusqlite::Result<Arc<Database>> {
+        let path = std::env::temp_dir().join(format!("food-delivery-{}.db", uuid::Uuid::new_v4().simple()));
+        Self::setup(&path, Some(path.clone()))
     }
 
-    fn setup(connection: Connection) -> rusqlite::Result<Arc<Database>> {
+    fn setup(path: &Path, temporary: Option<PathBuf>) -> rusqlite::Result<Arc<Database>> {
+        let writing = Connection::open(path)?;
         // WAL with NORMAL sync survives a crash of the process (what a local
-        // runner meets), at a fraction of FULL's fsync cost.
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        // Every statement of the hot path is cached (rusqlite keeps 16), and
-        // stays prepared: without the query planner stability guarantee,
-        // SQLite (with STAT4, as bundled) prepares a statement again whenever
-        // a value bound to a LIMIT or a range changes, which was an eighth of
-        // the local runner's CPU under load (BENCHMARKS.md).
-        connection.set_prepared_statement_cache_capacity(64);
-        connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-        connection.execute_batch(SCHEMA)?;
-        Ok(Arc::new(Database { connection: Mutex::new(connection), appended: Notify::new() }))
+        // runner meets), at a fraction of FULL's fsync cost. The writer does
+        // not checkpoint: the checkpointer does, off its path.
+        writing.pragma_update(None, "journal_mode", "WAL")?;
+        writing.pragma_update(None, "synchronous", "NORMAL")?;
+        writing.pragma_update(None, "wal_autocheckpoint", 0)?;
+        writing.pragma_update(None, "temp_store", "MEMORY")?;
+        tune(&writing)?;
+        writing.execute_batch(SCHEMA)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reading = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+                tune(&reading)?;
+                Ok(Mutex::new(reading))
+            })
+            .collect::<rusqlite::Result<_>>()?;
+        let dirty = Arc::new(AtomicBool::new(false));
+        let checkpointer = Checkpointer::start(Connection::open(path)?, dirty.clone()).map_err(io_failure)?;
+        let writer = Writer::start(writing, dirty).map_err(io_failure)?;
+        Ok(Arc::new(Database {
+            writer,
+            checkpointer: Some(checkpointer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            appended: Notify::new(),
+            temporary,
+        }))
     }
 
-    /// Runs `work` on the connection. Other embedded components (the local
-    /// runner's bus and cursors) keep their tables in the same file.
-    pub fn with<T>(&self, work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-        work(&mut self.lock())
+    /// Runs `work` on a reading connection: it sees every write whose
+    /// `write` has returned.
+    pub fn read<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        for reader in &self.readers {
+            if let Ok(connection) = reader.try_lock() {
+                return work(&connection);
+            }
+        }
+        let next = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        work(&lock(&self.readers[next]))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves no half-done write behind:
-        // SQLite rolled the transaction back, so the connection is usable.
-        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Runs `work` in the writer's next group, in a savepoint: an error
+    /// rolls back what it wrote, and only that. Resolves once the group is
+    /// committed, so what it wrote is durable and every reader sees it.
+    pub async fn write<T, E>(&self, work: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+    {
+        let (reply, outcome) = oneshot::channel();
+        self.writer.submit(work, Box::new(move |done| drop(reply.send(done))));
+        outcome.await.unwrap_or_else(|_| Err(E::from(stopped())))
+    }
+
+    /// `write`, waiting on this thread: for setting up and for tests, not
+    /// for async code that serves requests.
+    pub fn write_blocking<T, E>(&self, work: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+    {
+        let (reply, outcome) = std::sync::mpsc::sync_channel(1);
+        self.writer.submit(work, Box::new(move |done| drop(reply.send(done))));
+        outcome.recv().unwrap_or_else(|_| Err(E::from(stopped())))
     }
 
     /// Rung after every append: the change stream's doorbell. It keeps one
     /// permit, so an append between two reads of the stream is never missed.
     pub fn appended(&self) -> &Notify {
         &self.appended
+    }
+}
+
+impl Drop for Database {
+    /// The writer closes last: it commits what is queued, and as the last
+    /// connection it checkpoints the WAL into the file.
+    fn drop(&mut self) {
+        self.readers.clear();
+        self.checkpointer.take();
+        self.writer.close();
+        if let Some(path) = &self.temporary {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
+}
+
+/// Every connection: hot statements stay prepared. Without the query
+/// planner stability guarantee, SQLite (with STAT4, as bundled) prepares a
+/// statement again whenever a value bound to a LIMIT or a range changes,
+/// which was an eighth of the local runner's CPU under load (BENCHMARKS.md).
+fn tune(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(Duration::from_secs(5))?;
+    connection.set_prepared_statement_cache_capacity(64);
+    connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
+}
+
+fn lock(reader: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while reading leaves nothing half done: the connection is usable.
+    reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn stopped() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE), Some("the database writer has stopped".into()))
+}
+
+fn io_failure(error: std::io::Error) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(error.to_string()))
+}
+
+/// Copies committed pages into the database file every `CHECKPOINT_EVERY`
+/// after a commit, passively (never holding up the writer or a reader), so
+/// the WAL stays small and its fsyncs happen here, not in a commit.
+struct Checkpointer {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(connection: Connection, dirty: Arc<AtomicBool>) -> std::io::Result<Checkpointer> {
+        let (stop, stopping) = channel::<()>();
+        let thread = std::thread::Builder::new().name("sqlite-checkpointer".into()).spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopping.recv_timeout(CHECKPOINT_EVERY) {
+                if dirty.swap(false, Ordering::AcqRel) {
+                    if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(%error, "checkpoint failed; the next one retries");
+                    }
+                }
+            }
+        })?;
+        Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

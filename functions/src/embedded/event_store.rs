@@ -2,14 +2,14 @@ use super::Database;
 use crate::ports::{AppendStream, EventPage, EventStore, LoadedStream, Snapshot, StoreError, check_append};
 use async_trait::async_trait;
 use domain::Envelope;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 #[async_trait]
 impl EventStore for Database {
     async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> Result<LoadedStream, StoreError> {
         // No transaction: the snapshot only moves forward, so every event
         // after the one read is still there when the events are read.
-        self.with(|connection| {
+        self.read(|connection| {
             let snapshot = connection
                 .prepare_cached("SELECT version, state FROM snapshots WHERE aggregate_type = ?1 AND aggregate_id = ?2")?
                 .query_row(params![aggregate_type, aggregate_id], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
@@ -38,52 +38,51 @@ impl EventStore for Database {
         let mut rows = Vec::new();
         for stream in &streams {
             for event in &stream.events {
-                rows.push((event, serde_json::to_string(event).map_err(|e| StoreError::Refused(e.to_string()))?));
+                let json = serde_json::to_string(event).map_err(|e| StoreError::Refused(e.to_string()))?;
+                rows.push((event.aggregate_type.clone(), event.aggregate_id.clone(), event.version as i64, json));
             }
         }
-        let outcome = self.with(|connection| {
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for stream in &streams {
-                let current: i64 = transaction
-                    .prepare_cached("SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2")?
-                    .query_row(params![stream.aggregate_type, stream.aggregate_id], |row| row.get(0))?;
-                if current as u64 != stream.expected_version {
-                    return Ok(Err(format!("{}-{}", stream.aggregate_type, stream.aggregate_id)));
+        let appended = self
+            .write(move |connection| {
+                for stream in &streams {
+                    let current: i64 = connection
+                        .prepare_cached("SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2")?
+                        .query_row(params![stream.aggregate_type, stream.aggregate_id], |row| row.get(0))?;
+                    if current as u64 != stream.expected_version {
+                        return Err(Refusal::Conflict(format!("{}-{}", stream.aggregate_type, stream.aggregate_id)));
+                    }
+                    if let Some(snapshot) = &stream.snapshot {
+                        connection
+                            .prepare_cached(
+                                "INSERT INTO snapshots (aggregate_type, aggregate_id, version, state) VALUES (?1, ?2, ?3, ?4)
+                                 ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = ?3, state = ?4",
+                            )?
+                            .execute(params![
+                                stream.aggregate_type,
+                                stream.aggregate_id,
+                                snapshot.version as i64,
+                                snapshot.state.to_string()
+                            ])?;
+                    }
                 }
-                if let Some(snapshot) = &stream.snapshot {
-                    transaction
-                        .prepare_cached(
-                            "INSERT INTO snapshots (aggregate_type, aggregate_id, version, state) VALUES (?1, ?2, ?3, ?4)
-                             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = ?3, state = ?4",
-                        )?
-                        .execute(params![
-                            stream.aggregate_type,
-                            stream.aggregate_id,
-                            snapshot.version as i64,
-                            snapshot.state.to_string()
-                        ])?;
-                }
-            }
-            {
-                let mut insert = transaction
+                let mut insert = connection
                     .prepare_cached("INSERT INTO events (aggregate_type, aggregate_id, version, envelope) VALUES (?1, ?2, ?3, ?4)")?;
-                for (event, json) in &rows {
-                    insert.execute(params![event.aggregate_type, event.aggregate_id, event.version as i64, json])?;
+                for (aggregate_type, aggregate_id, version, json) in &rows {
+                    insert.execute(params![aggregate_type, aggregate_id, version, json])?;
                 }
-            }
-            transaction.commit()?;
-            Ok(Ok(()))
-        });
-        match outcome {
-            Ok(Ok(())) => {
+                Ok(())
+            })
+            .await;
+        match appended {
+            Ok(()) => {
                 self.appended().notify_one();
                 Ok(())
             }
-            Ok(Err(stream)) => Err(StoreError::Conflict(stream)),
-            Err(rusqlite::Error::SqliteFailure(error, _)) if error.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(Refusal::Conflict(stream)) => Err(StoreError::Conflict(stream)),
+            Err(Refusal::Sql(rusqlite::Error::SqliteFailure(error, _))) if error.code == rusqlite::ErrorCode::ConstraintViolation => {
                 Err(StoreError::Conflict("a stream".into()))
             }
-            Err(error) => Err(unavailable(error)),
+            Err(Refusal::Sql(error)) => Err(unavailable(error)),
         }
     }
 
@@ -115,7 +114,7 @@ impl Database {
     /// positions, oldest first. What DynamoDB Streams is on AWS.
     pub fn events_after(&self, position: i64, limit: usize) -> Result<Vec<(i64, Envelope)>, StoreError> {
         let rows = self
-            .with(|connection| {
+            .read(|connection| {
                 let mut statement =
                     connection.prepare_cached("SELECT position, envelope FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")?;
                 statement
@@ -133,4 +132,16 @@ fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
 
 fn unavailable(error: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
+}
+
+/// Why an append's write was rolled back.
+enum Refusal {
+    Conflict(String),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Refusal {
+    fn from(error: rusqlite::Error) -> Refusal {
+        Refusal::Sql(error)
+    }
 }

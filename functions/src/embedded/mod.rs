@@ -12,6 +12,7 @@ mod event_store;
 mod notifier;
 mod payments;
 mod view_store;
+mod writer;
 
 pub use database::Database;
 pub use payments::{InvalidSetting, Latency, SimulatedProcessor, SimulatorSettings, failure_rate};

@@ -10,12 +10,14 @@ use rusqlite::params;
 impl Notifier for Database {
     async fn notify(&self, notification: &Notification) -> Result<Sent, NotifyError> {
         let body = serde_json::to_string(notification).map_err(|e| NotifyError::Unavailable(e.to_string()))?;
+        let (id, customer_id) = (notification.id.clone(), notification.customer_id.0.clone());
         let inserted = self
-            .with(|connection| {
+            .write(move |connection| {
                 connection
                     .prepare_cached("INSERT INTO notifications (id, customer_id, body) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING")?
-                    .execute(params![notification.id, notification.customer_id.0, body])
+                    .execute(params![id, customer_id, body])
             })
+            .await
             .map_err(|e| NotifyError::Unavailable(e.to_string()))?;
         Ok(if inserted == 1 { Sent::New } else { Sent::Duplicate })
     }
@@ -26,7 +28,7 @@ impl Database {
     /// happened (deliveries may have arrived in another order).
     pub fn notifications(&self, customer_id: &str) -> Result<Vec<Notification>, NotifyError> {
         let rows = self
-            .with(|connection| {
+            .read(|connection| {
                 connection
                     .prepare_cached("SELECT body FROM notifications WHERE customer_id = ?1 ORDER BY seq")?
                     .query_map(params![customer_id], |row| row.get::<_, String>(0))?

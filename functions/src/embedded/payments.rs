@@ -100,16 +100,16 @@ impl Default for SimulatedProcessor {
 }
 
 impl SimulatedProcessor {
-    /// A processor with a private in-memory ledger.
+    /// A processor with a private ledger, in a temporary database.
     pub fn new(settings: SimulatorSettings) -> Self {
-        // An in-memory SQLite database only fails to open when out of memory.
-        let ledger = Database::in_memory().expect("an in-memory database opens");
+        // Only fails when the temporary directory cannot take a file.
+        let ledger = Database::temporary().expect("a temporary database opens");
         Self::with_ledger(ledger, settings).expect("the ledger table is created in a fresh database")
     }
 
     /// A processor whose ledger lives in `ledger`, surviving restarts.
     pub fn with_ledger(ledger: Arc<Database>, settings: SimulatorSettings) -> rusqlite::Result<Self> {
-        ledger.with(|connection| {
+        ledger.write_blocking(|connection| {
             connection.execute_batch(LEDGER)?;
             // Ledgers from before charges were listed by time lack the column.
             let dated: i64 = connection.query_row(
@@ -126,7 +126,7 @@ impl SimulatedProcessor {
     }
 
     fn count(&self, sql: &str) -> usize {
-        self.ledger.with(|connection| connection.query_row(sql, [], |row| row.get::<_, i64>(0))).unwrap_or(0) as usize
+        self.ledger.read(|connection| connection.query_row(sql, [], |row| row.get::<_, i64>(0))).unwrap_or(0) as usize
     }
 
     /// Charges taken so far (one per order, however often retried).
@@ -140,7 +140,7 @@ impl SimulatedProcessor {
 
     pub fn is_refunded(&self, charge_id: &str) -> bool {
         self.ledger
-            .with(|connection| {
+            .read(|connection| {
                 connection
                     .query_row("SELECT refunded FROM simulated_charges WHERE charge_id = ?1", params![charge_id], |row| {
                         row.get::<_, i64>(0)
@@ -159,21 +159,22 @@ impl SimulatedProcessor {
         (fails, self.settings.latency.draw(&mut rng))
     }
 
-    fn record(&self, request: &ChargeRequest) -> Result<String, PaymentError> {
+    async fn record(&self, request: &ChargeRequest) -> Result<String, PaymentError> {
         let fresh = format!("ch_{}", uuid::Uuid::new_v4().simple());
+        let (order_id, amount) = (request.order_id.0.clone(), request.amount.cents() as i64);
         self.ledger
-            .with(|connection| {
-                connection.execute(
-                    "INSERT INTO simulated_charges (order_id, charge_id, amount, created_ms) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (order_id) DO NOTHING",
-                    params![request.order_id.0, fresh, request.amount.cents() as i64, Utc::now().timestamp_millis()],
-                )?;
-                connection.query_row(
-                    "SELECT charge_id, refunded FROM simulated_charges WHERE order_id = ?1",
-                    params![request.order_id.0],
-                    |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? == 1)),
-                )
+            .write(move |connection| {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO simulated_charges (order_id, charge_id, amount, created_ms) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (order_id) DO NOTHING",
+                    )?
+                    .execute(params![order_id, fresh, amount, Utc::now().timestamp_millis()])?;
+                connection
+                    .prepare_cached("SELECT charge_id, refunded FROM simulated_charges WHERE order_id = ?1")?
+                    .query_row(params![order_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? == 1)))
             })
+            .await
             .map_err(unavailable)
             .and_then(|(charge_id, refunded)| match refunded {
                 true => Err(PaymentError::Declined(format!("the charge {charge_id} of this order was refunded: pay anew"))),
@@ -194,7 +195,7 @@ impl PaymentGateway for SimulatedProcessor {
             "tok_decline" => Err(PaymentError::Declined("the card was declined".into())),
             "tok_error" => Err(PaymentError::Unavailable("the processor reported an internal error".into())),
             _ if fails => Err(PaymentError::Unavailable("the processor failed (simulated outage)".into())),
-            _ => self.record(request).map(|charge_id| ChargeReceipt { charge_id }),
+            _ => self.record(request).await.map(|charge_id| ChargeReceipt { charge_id }),
         };
         let slow = if request.token == "tok_slow" { self.settings.slow } else { Duration::ZERO };
         let delay = latency + slow;
@@ -206,17 +207,19 @@ impl PaymentGateway for SimulatedProcessor {
     }
 
     async fn refund(&self, charge_id: &str, amount: Money) -> Result<(), PaymentError> {
+        let (charge, cents) = (charge_id.to_owned(), amount.cents() as i64);
         let charged = self
             .ledger
-            .with(|connection| {
+            .write(move |connection| {
                 let charged = connection
-                    .query_row("SELECT amount FROM simulated_charges WHERE charge_id = ?1", params![charge_id], |row| row.get::<_, i64>(0))
+                    .query_row("SELECT amount FROM simulated_charges WHERE charge_id = ?1", params![charge], |row| row.get::<_, i64>(0))
                     .optional()?;
-                if charged == Some(amount.cents() as i64) {
-                    connection.execute("UPDATE simulated_charges SET refunded = 1 WHERE charge_id = ?1", params![charge_id])?;
+                if charged == Some(cents) {
+                    connection.execute("UPDATE simulated_charges SET refunded = 1 WHERE charge_id = ?1", params![charge])?;
                 }
                 Ok(charged)
             })
+            .await
             .map_err(unavailable)?;
         match charged {
             None => Err(PaymentError::Declined(format!("no charge {charge_id}"))),
@@ -229,7 +232,7 @@ impl PaymentGateway for SimulatedProcessor {
 
     async fn charges_between(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<ChargeRecord>, PaymentError> {
         self.ledger
-            .with(|connection| {
+            .read(|connection| {
                 let mut listed = connection.prepare(
                     "SELECT order_id, charge_id, amount, created_ms, refunded FROM simulated_charges
                      WHERE created_ms >= ?1 AND created_ms < ?2 ORDER BY created_ms, charge_id",

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 impl ViewStore for Database {
     async fn get(&self, view: &str, key: &str) -> Result<Option<ViewDoc>, ViewError> {
         let row = self
-            .with(|connection| {
+            .read(|connection| {
                 connection
                     .prepare_cached("SELECT key, partition, revision, body FROM views WHERE view = ?1 AND key = ?2")?
                     .query_row(params![view, key], read_row)
@@ -19,31 +19,34 @@ impl ViewStore for Database {
 
     async fn put(&self, view: &str, doc: &ViewDoc, expected_revision: u64) -> Result<(), ViewError> {
         let body = doc.body.to_string();
+        let (name, key, partition) = (view.to_owned(), doc.key.clone(), doc.partition.clone());
         let written = self
-            .with(|connection| {
+            .write(move |connection| {
+                let view = &name;
                 if expected_revision == 0 {
                     connection
                         .prepare_cached(
                             "INSERT INTO views (view, key, partition, revision, body) VALUES (?1, ?2, ?3, 1, ?4)
                              ON CONFLICT (view, key) DO NOTHING",
                         )?
-                        .execute(params![view, doc.key, doc.partition, body])
+                        .execute(params![view, key, partition, body])
                 } else {
                     connection
                         .prepare_cached(
                             "UPDATE views SET partition = ?3, revision = revision + 1, body = ?4
                              WHERE view = ?1 AND key = ?2 AND revision = ?5",
                         )?
-                        .execute(params![view, doc.key, doc.partition, body, expected_revision as i64])
+                        .execute(params![view, key, partition, body, expected_revision as i64])
                 }
             })
+            .await
             .map_err(unavailable)?;
         if written == 1 { Ok(()) } else { Err(ViewError::Conflict(format!("{view}/{}", doc.key))) }
     }
 
     async fn query(&self, view: &str, partition: &str) -> Result<Vec<ViewDoc>, ViewError> {
         let rows = self
-            .with(|connection| {
+            .read(|connection| {
                 connection
                     .prepare_cached("SELECT key, partition, revision, body FROM views WHERE view = ?1 AND partition = ?2 ORDER BY key")?
                     .query_map(params![view, partition], read_row)?

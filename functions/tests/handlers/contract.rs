@@ -1,5 +1,5 @@
 //! The embedded adapters against the port contract suite (`functions::contract`),
-//! on an in-memory database and on a file that is closed and opened again.
+//! on a temporary database and on a file that is closed and opened again.
 
 use domain::notification::Notification;
 use functions::command::load;
@@ -10,8 +10,8 @@ use functions::registry::BoxFuture;
 use serde_json::json;
 use std::sync::Arc;
 
-fn in_memory() -> Arc<Database> {
-    Database::in_memory().expect("an in-memory database opens")
+fn temporary() -> Arc<Database> {
+    Database::temporary().expect("a temporary database opens")
 }
 
 fn sent_to(database: &Arc<Database>) -> impl Fn(&str) -> BoxFuture<'static, Vec<Notification>> + use<> {
@@ -23,18 +23,18 @@ fn sent_to(database: &Arc<Database>) -> impl Fn(&str) -> BoxFuture<'static, Vec<
 }
 
 #[tokio::test]
-async fn in_memory_event_store_keeps_the_contract() {
-    contract::event_store(in_memory().as_ref()).await;
+async fn temporary_database_event_store_keeps_the_contract() {
+    contract::event_store(temporary().as_ref()).await;
 }
 
 #[tokio::test]
-async fn in_memory_view_store_keeps_the_contract() {
-    contract::view_store(in_memory().as_ref()).await;
+async fn temporary_database_view_store_keeps_the_contract() {
+    contract::view_store(temporary().as_ref()).await;
 }
 
 #[tokio::test]
-async fn in_memory_notifier_keeps_the_contract() {
-    let database = in_memory();
+async fn temporary_database_notifier_keeps_the_contract() {
+    let database = temporary();
     contract::notifier(database.as_ref(), sent_to(&database)).await;
 }
 
@@ -93,7 +93,7 @@ async fn a_processor_with_a_file_ledger_keeps_the_contract_and_its_charges_acros
 /// uses fresh ids, so earlier runs never get in the way.
 #[tokio::test]
 async fn the_suite_runs_twice_against_one_database() {
-    let database = in_memory();
+    let database = temporary();
     for _ in 0..2 {
         contract::event_store(database.as_ref()).await;
         contract::view_store(database.as_ref()).await;
@@ -326,43 +326,43 @@ mod broken {
 #[tokio::test]
 #[should_panic(expected = "load must return the snapshot written with the append")]
 async fn the_suite_refuses_an_event_store_that_drops_snapshots() {
-    contract::event_store(&broken::DropsSnapshots(in_memory())).await;
+    contract::event_store(&broken::DropsSnapshots(temporary())).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "a long stream must load every event")]
 async fn the_suite_refuses_an_event_store_that_reads_one_page() {
-    contract::event_store(&broken::OnePage(in_memory())).await;
+    contract::event_store(&broken::OnePage(temporary())).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "those a snapshot covers included")]
 async fn the_suite_refuses_a_read_of_the_whole_store_that_skips_what_snapshots_cover() {
-    contract::event_store(&broken::SkipsCoveredEvents(in_memory())).await;
+    contract::event_store(&broken::SkipsCoveredEvents(temporary())).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "must return every event of")]
 async fn the_suite_refuses_a_read_of_the_whole_store_that_stops_after_one_page() {
-    contract::event_store(&broken::FirstPageOnly(in_memory())).await;
+    contract::event_store(&broken::FirstPageOnly(temporary())).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "must not write the streams that would have fit")]
 async fn the_suite_refuses_a_multi_stream_append_that_is_not_atomic() {
-    contract::event_store(&broken::StreamByStream(in_memory())).await;
+    contract::event_store(&broken::StreamByStream(temporary())).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "must be a Conflict")]
 async fn the_suite_refuses_a_view_store_where_the_last_writer_wins() {
-    contract::view_store(&broken::LastWriterWins(in_memory())).await;
+    contract::view_store(&broken::LastWriterWins(temporary())).await;
 }
 
 #[tokio::test]
 #[should_panic(expected = "must be Sent::Duplicate")]
 async fn the_suite_refuses_a_notifier_that_sends_repeats() {
-    let database = in_memory();
+    let database = temporary();
     contract::notifier(&broken::NoDeduplication(database.clone()), sent_to(&database)).await;
 }
 

@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod catalog;
 mod contract;
+mod database;
 mod delivery;
 mod faults;
 mod idempotency;

@@ -75,7 +75,13 @@ async fn a_rebuild_restores_corrupted_stale_and_deleted_documents_and_touches_no
     let mut stale = listing.body.clone();
     stale["name"] = json!("Closed for good");
     views.put("catalog", &ViewDoc { body: stale, revision: listing.revision + 1, ..listing.clone() }, listing.revision).await.unwrap();
-    let gone = world.database.with(|c| c.execute("DELETE FROM views WHERE view = 'store-queue' AND key = ?1", [cancelled])).unwrap();
+    let gone = world
+        .database
+        .write_blocking({
+            let cancelled = cancelled.clone();
+            move |c| c.execute("DELETE FROM views WHERE view = 'store-queue' AND key = ?1", [cancelled])
+        })
+        .unwrap();
     assert_eq!(gone, 1, "the cancelled order's queue entry is deleted");
     assert_ne!(documents(&world.deps, &keys).await, live, "the views are damaged");
     let replayed = world.deliver("project-order-status", &world.last_event("Order", delivered, "OrderDelivered")).await;
@@ -100,7 +106,13 @@ async fn a_rebuild_of_one_view_leaves_the_others_alone() {
     let world = World::new();
     let keys = history(&world).await;
     let delivered = &keys[1];
-    world.database.with(|c| c.execute("DELETE FROM views WHERE key = ?1", [delivered])).unwrap();
+    world
+        .database
+        .write_blocking({
+            let delivered = delivered.clone();
+            move |c| c.execute("DELETE FROM views WHERE key = ?1", [delivered])
+        })
+        .unwrap();
 
     let report = rebuild_views(&world.deps, json!({ "views": ["delivery-board"] })).await.expect("the rebuild runs");
     assert_eq!(rewritten(&report), counts(&[("delivery-board", 1)]), "{report}");
@@ -122,7 +134,7 @@ async fn a_rebuild_reads_the_events_a_snapshot_covers() {
     let loaded = world.deps.events.load("Store", &store_id).await.unwrap();
     assert!(loaded.snapshot.is_some_and(|snapshot| snapshot.version >= 10), "the store's stream is snapshotted");
     let listing = world.deps.views.get("catalog", &store_id).await.unwrap().expect("listed");
-    world.database.with(|c| c.execute("DELETE FROM views WHERE view = 'catalog'", [])).unwrap();
+    world.database.write_blocking(|c| c.execute("DELETE FROM views WHERE view = 'catalog'", [])).unwrap();
 
     rebuild_views(&world.deps, json!({ "views": ["catalog"] })).await.expect("the rebuild runs");
     let rebuilt = world.deps.views.get("catalog", &store_id).await.unwrap().expect("listed again");
@@ -158,7 +170,13 @@ async fn a_live_update_racing_the_rebuild_makes_it_read_again_and_retry() {
     let world = World::new();
     let keys = history(&world).await;
     let live = documents(&world.deps, &keys).await;
-    world.database.with(|c| c.execute("DELETE FROM views WHERE view = 'order-status' AND key = ?1", [&keys[1]])).unwrap();
+    world
+        .database
+        .write_blocking({
+            let key = keys[1].clone();
+            move |c| c.execute("DELETE FROM views WHERE view = 'order-status' AND key = ?1", [key])
+        })
+        .unwrap();
     let raced = Arc::new(RacedViews { inner: world.deps.views.clone(), races: AtomicUsize::new(0) });
     let deps = Deps { views: raced.clone(), ..world.deps.clone() };
 

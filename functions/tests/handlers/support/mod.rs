@@ -509,7 +509,7 @@ impl PaymentGateway for CountingGateway {
 
 // ================================================================== the world
 
-/// Everything on one in-memory database, a simulated processor and a
+/// Everything on one temporary database, a simulated processor and a
 /// recording bus; `settle` moves events along as AWS would.
 pub struct World {
     pub database: Arc<Database>,
@@ -530,7 +530,7 @@ impl Default for World {
 
 impl World {
     pub fn new() -> World {
-        let database = Database::in_memory().expect("an in-memory database");
+        let database = Database::temporary().expect("a temporary database");
         let processor = Arc::new(SimulatedProcessor::default());
         let bus = Arc::new(RecordingBus::default());
         let deps = Deps::embedded(database.clone(), processor.clone(), bus.clone());

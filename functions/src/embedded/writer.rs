@@ -1,0 +1,163 @@
+//! Group commit: every write to the embedded database runs on one thread
+//! that owns the only writing connection. Writes that arrive while a commit
+//! is under way wait and go together in the next transaction, each in a
+//! savepoint of its own, so one failing write rolls back only itself. A
+//! writer hears back only once its transaction is committed: as durable as a
+//! commit of its own, for a fraction of the cost (one `BEGIN`, one `COMMIT`
+//! and one copy of each page touched, for the whole group), and no async
+//! task ever blocks a worker thread waiting for the database's lock.
+
+use rusqlite::{Connection, ffi};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+/// Writes committed together at most: bounds how long the first of them
+/// waits for the last.
+const MAX_GROUP: usize = 128;
+
+/// A write waiting for its turn, and then for its group's commit.
+trait Job: Send {
+    /// Runs the write; false when it failed (its savepoint is rolled back).
+    fn run(&mut self, connection: &Connection) -> bool;
+    /// Hands the outcome to whoever waits, once the group's fate is known.
+    fn finish(self: Box<Self>, committed: Result<(), &rusqlite::Error>);
+}
+
+struct Write<F, T, E> {
+    work: Option<F>,
+    outcome: Option<Result<T, E>>,
+    reply: Box<dyn FnOnce(Result<T, E>) + Send>,
+}
+
+impl<F, T, E> Job for Write<F, T, E>
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send,
+    T: Send,
+    E: From<rusqlite::Error> + Send,
+{
+    fn run(&mut self, connection: &Connection) -> bool {
+        let Some(work) = self.work.take() else { return false };
+        // A panicking write fails alone; the writer thread goes on.
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(connection)))
+            .unwrap_or_else(|_| Err(E::from(failure(ffi::SQLITE_ERROR, "the write panicked".into()))));
+        let succeeded = outcome.is_ok();
+        self.outcome = Some(outcome);
+        succeeded
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &rusqlite::Error>) {
+        let outcome = match (self.outcome, committed) {
+            // A write that failed was rolled back whatever became of the group.
+            (Some(Err(error)), _) => Err(error),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(error)) => Err(E::from(again(error))),
+            (None, Ok(())) => Err(E::from(failure(ffi::SQLITE_ERROR, "the write never ran".into()))),
+        };
+        (self.reply)(outcome);
+    }
+}
+
+/// The writing connection's thread, and the way to it.
+pub(super) struct Writer {
+    jobs: Option<Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// `dirty` is raised after every commit, for the checkpointer.
+    pub(super) fn start(connection: Connection, dirty: Arc<AtomicBool>) -> std::io::Result<Writer> {
+        let (jobs, queue) = channel();
+        let thread = std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || run(&connection, &queue, &dirty))?;
+        Ok(Writer { jobs: Some(jobs), thread: Some(thread) })
+    }
+
+    /// Queues `work`; `reply` gets its outcome once its group is committed
+    /// or rolled back.
+    pub(super) fn submit<F, T, E>(&self, work: F, reply: Box<dyn FnOnce(Result<T, E>) + Send>)
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+    {
+        let job: Box<dyn Job> = Box::new(Write { work: Some(work), outcome: None, reply });
+        let refused = match &self.jobs {
+            Some(jobs) => jobs.send(job).err().map(|returned| returned.0),
+            None => Some(job),
+        };
+        if let Some(job) = refused {
+            job.finish(Err(&failure(ffi::SQLITE_MISUSE, "the database writer has stopped".into())));
+        }
+    }
+
+    /// Lets the queued writes commit, then closes the connection. Writes
+    /// submitted afterwards fail.
+    pub(super) fn close(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn run(connection: &Connection, queue: &Receiver<Box<dyn Job>>, dirty: &AtomicBool) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = commit_group(connection, &mut group);
+        if committed.is_ok() {
+            dirty.store(true, Ordering::Release);
+        }
+        for job in group {
+            job.finish(committed.as_ref().map(|_| ()));
+        }
+    }
+}
+
+/// One transaction for the whole group, a savepoint for each write.
+fn commit_group(connection: &Connection, group: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+    let statement = |sql: &str| connection.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop);
+    statement("BEGIN IMMEDIATE")?;
+    let ran = group.iter_mut().try_for_each(|job| {
+        statement("SAVEPOINT write")?;
+        if !job.run(connection) {
+            statement("ROLLBACK TO write")?;
+        }
+        statement("RELEASE write")
+    });
+    match ran.and_then(|()| statement("COMMIT")) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            // Whatever the group did is undone; every write in it fails.
+            if !connection.is_autocommit() {
+                let _ = connection.execute_batch("ROLLBACK");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn failure(code: i32, message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message))
+}
+
+/// The group's failure, once more for each of its writes.
+fn again(error: &rusqlite::Error) -> rusqlite::Error {
+    match error {
+        rusqlite::Error::SqliteFailure(cause, message) => rusqlite::Error::SqliteFailure(*cause, message.clone()),
+        other => failure(ffi::SQLITE_ERROR, format!("the group's commit failed: {other}")),
+    }
+}
