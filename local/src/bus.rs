@@ -1,7 +1,9 @@
 //! The local EventBridge: `PutEvents` matches every entry against the rules
 //! of `template.yaml` and stores one delivery per matching target, in the
-//! same SQLite file as the events, so nothing accepted is lost on a restart.
+//! same SQLite file as the events, so nothing accepted is lost on a restart;
+//! then it queues them in memory for the dispatcher (`queue.rs`).
 
+use crate::queue::{Delivery, Event, Queue};
 use crate::template::{Rule, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -12,7 +14,6 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -26,7 +27,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     leased INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (leased, due_at, id);
+-- Deliveries are claimed in memory now: the table is only their durable copy.
+DROP INDEX IF EXISTS deliveries_due;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target TEXT NOT NULL,
@@ -50,10 +52,12 @@ pub struct Target {
 pub struct LocalBus {
     database: Arc<Database>,
     targets: Vec<Target>,
-    doorbell: Arc<Notify>,
+    queue: Arc<Queue>,
 }
 
 impl LocalBus {
+    /// Creates the bus's tables, and queues every delivery stored by an
+    /// earlier run that was not handled yet.
     pub fn new(database: Arc<Database>, wiring: &Wiring) -> rusqlite::Result<LocalBus> {
         database.write_blocking(|connection| connection.execute_batch(SCHEMA))?;
         let targets = wiring
@@ -61,12 +65,54 @@ impl LocalBus {
             .iter()
             .flat_map(|function| function.rules.iter().map(|rule| Target { function: function.name.clone(), rule: rule.clone() }))
             .collect();
-        Ok(LocalBus { database, targets, doorbell: Arc::new(Notify::new()) })
+        let bus = LocalBus { database, targets, queue: Arc::new(Queue::default()) };
+        bus.requeue_stored()?;
+        Ok(bus)
     }
 
-    /// Rung whenever deliveries are added.
-    pub fn doorbell(&self) -> Arc<Notify> {
-        self.doorbell.clone()
+    /// The deliveries waiting for the dispatcher.
+    pub fn queue(&self) -> Arc<Queue> {
+        self.queue.clone()
+    }
+
+    fn requeue_stored(&self) -> rusqlite::Result<()> {
+        type Stored = (i64, String, String, String, u32, u32, i64);
+        let stored: Vec<Stored> = self.database.read(|connection| {
+            connection
+                .prepare("SELECT id, target, rule, event, attempts, max_retries, due_at FROM deliveries ORDER BY id")?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?)))?
+                .collect()
+        })?;
+        let (mut queued, mut unreadable) = (Vec::new(), Vec::new());
+        for (id, target, rule, text, attempts, max_retries, due_at) in stored {
+            match serde_json::from_str(&text) {
+                Ok(event) => queued.push(Delivery {
+                    id,
+                    target: target.into(),
+                    rule: rule.into(),
+                    event: Arc::new(event),
+                    attempts,
+                    max_retries,
+                    due_at,
+                }),
+                Err(error) => unreadable.push((id, target, rule, text, format!("the stored event is not readable: {error}"))),
+            }
+        }
+        if !unreadable.is_empty() {
+            tracing::error!(count = unreadable.len(), "stored deliveries cannot be read: dead-lettered");
+            self.database.write_blocking(move |connection| {
+                for (id, target, rule, text, error) in &unreadable {
+                    dead_letter(connection, target, rule, text, error)?;
+                    connection.execute("DELETE FROM deliveries WHERE id = ?1", params![id])?;
+                }
+                Ok::<_, rusqlite::Error>(())
+            })?;
+        }
+        if !queued.is_empty() {
+            tracing::info!(count = queued.len(), "deliveries from the last run are due again");
+        }
+        self.queue.push(queued);
+        Ok(())
     }
 
     /// The functions whose rules match `event`, as EventBridge would pick them.
@@ -90,8 +136,14 @@ pub fn eventbridge_event(entry: &BusEntry, detail: Value) -> Value {
     })
 }
 
-/// One delivery to store: (target, rule, event, max retries).
-type Row = (String, String, String, u32);
+/// One delivery to store and queue.
+struct Row {
+    target: Arc<str>,
+    rule: Arc<str>,
+    text: Arc<str>,
+    event: Event,
+    max_retries: u32,
+}
 
 #[async_trait]
 impl EventBus for LocalBus {
@@ -114,43 +166,66 @@ impl LocalBus {
                     continue;
                 }
             };
-            rows.extend(self.rows_for(&eventbridge_event(entry, detail)));
+            match self.rows_for(&eventbridge_event(entry, detail)) {
+                Ok(matched) => rows.extend(matched),
+                Err(error) => outcome.failed.push((index, format!("MalformedDetail: {error}"))),
+            }
         }
         let stored = rows.len();
         self.store(rows, Vec::new()).await.map_err(|e| BusError::Unavailable(e.to_string()))?;
         Ok((outcome, stored))
     }
 
-    fn rows_for(&self, event: &Value) -> Vec<Row> {
-        let text = event.to_string();
-        self.targets_of(event)
+    /// The event is decoded once for all its targets.
+    fn rows_for(&self, event: &Value) -> Result<Vec<Row>, serde_json::Error> {
+        let targets = self.targets_of(event);
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let text: Arc<str> = event.to_string().into();
+        let decoded: Event = Arc::new(serde_json::from_value(event.clone())?);
+        Ok(targets
             .into_iter()
-            .map(|target| (target.function.clone(), target.rule.name.clone(), text.clone(), target.rule.max_retries))
-            .collect()
+            .map(|target| Row {
+                target: target.function.as_str().into(),
+                rule: target.rule.name.as_str().into(),
+                text: text.clone(),
+                event: decoded.clone(),
+                max_retries: target.rule.max_retries,
+            })
+            .collect())
     }
 
     /// Stores the deliveries and removes the dead letters they replace, in
     /// one transaction: a crash leaves either both or neither.
+    /// Then queues them, once they are stored.
     async fn store(&self, rows: Vec<Row>, redriven: Vec<i64>) -> rusqlite::Result<()> {
         let now = Utc::now().timestamp_millis();
-        let any = !rows.is_empty();
-        self.database
+        let (rows, ids) = self
+            .database
             .write(move |connection| {
                 let mut insert = connection
                     .prepare_cached("INSERT INTO deliveries (target, rule, event, max_retries, due_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-                for (target, rule, event, max_retries) in &rows {
-                    insert.execute(params![target, rule, event, max_retries, now])?;
+                let mut ids = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    ids.push(insert.insert(params![&*row.target, &*row.rule, &*row.text, row.max_retries, now])?);
                 }
                 let mut delete = connection.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
                 for id in &redriven {
                     delete.execute(params![id])?;
                 }
-                Ok::<_, rusqlite::Error>(())
+                Ok::<_, rusqlite::Error>((rows, ids))
             })
             .await?;
-        if any {
-            self.doorbell.notify_one();
-        }
+        self.queue.push(rows.into_iter().zip(ids).map(|(row, id)| Delivery {
+            id,
+            target: row.target,
+            rule: row.rule,
+            event: row.event,
+            attempts: 0,
+            max_retries: row.max_retries,
+            due_at: now,
+        }));
         Ok(())
     }
 
@@ -199,14 +274,23 @@ impl LocalBus {
                     .and_then(|envelope| entry_of(&envelope).map_err(|e| e.to_string()))
                     .and_then(|entry| {
                         let detail = serde_json::from_str(&entry.detail).map_err(|e| e.to_string())?;
-                        Ok(self.rows_for(&eventbridge_event(&entry, detail)))
+                        self.rows_for(&eventbridge_event(&entry, detail)).map_err(|e| e.to_string())
                     })
             } else {
                 self.targets
                     .iter()
                     .find(|t| t.function == target && t.rule.name == rule)
-                    .map(|t| vec![(target.clone(), rule.clone(), event.clone(), t.rule.max_retries)])
                     .ok_or_else(|| format!("template.yaml has no rule {rule} for {target} any more"))
+                    .and_then(|t| {
+                        let decoded = serde_json::from_str(&event).map_err(|e| format!("the stored event is not readable: {e}"))?;
+                        Ok(vec![Row {
+                            target: target.as_str().into(),
+                            rule: rule.as_str().into(),
+                            text: event.as_str().into(),
+                            event: Arc::new(decoded),
+                            max_retries: t.rule.max_retries,
+                        }])
+                    })
             };
             match again {
                 Ok(again) => {
@@ -279,16 +363,15 @@ pub fn read_cursor(database: &Database, name: &str) -> rusqlite::Result<i64> {
     })
 }
 
-pub async fn write_cursor(database: &Database, name: &str, position: i64) -> rusqlite::Result<()> {
+/// Queued at once: writes of one cursor are committed in the order they are made.
+pub fn write_cursor(database: &Database, name: &str, position: i64) -> impl Future<Output = rusqlite::Result<()>> + use<> {
     let name = name.to_owned();
-    database
-        .write(move |connection| {
-            connection
-                .prepare_cached("INSERT INTO cursors (name, position) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET position = ?2")?
-                .execute(params![name, position])?;
-            Ok(())
-        })
-        .await
+    database.write(move |connection| {
+        connection
+            .prepare_cached("INSERT INTO cursors (name, position) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET position = ?2")?
+            .execute(params![name, position])?;
+        Ok(())
+    })
 }
 
 /// Parks what could not be delivered, for a person to look at and redrive.

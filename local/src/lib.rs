@@ -14,6 +14,7 @@
 pub mod bus;
 pub mod dispatcher;
 pub mod event_pattern;
+pub mod queue;
 pub mod runner;
 pub mod schedule;
 pub mod server;

@@ -148,8 +148,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tasks.push(tokio::spawn(scheduled.run(watcher.clone())));
         }
     }
-    let dispatcher =
-        Dispatcher { database: database.clone(), deps: deps.clone(), doorbell: bus.doorbell(), concurrency: config.concurrency };
+    let dispatcher = Dispatcher { database: database.clone(), deps: deps.clone(), queue: bus.queue(), concurrency: config.concurrency };
     tasks.push(tokio::spawn(dispatcher.run(watcher.clone())));
     let mut stopping = watcher.clone();
     tasks.push(tokio::spawn(async move {

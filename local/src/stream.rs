@@ -100,9 +100,15 @@ impl StreamTailer {
                     }
                 }
             }
-            if let Err(error) = write_cursor(&self.database, &self.cursor(), position).await {
-                tracing::error!(%error, "cannot save the stream position");
-            }
+            // Not waited for: the next batch needs only the position in
+            // memory, and the cursor's writes commit in order. A crash before
+            // one commits publishes its records again, as Lambda would.
+            let saving = write_cursor(&self.database, &self.cursor(), position);
+            tokio::spawn(async move {
+                if let Err(error) = saving.await {
+                    tracing::error!(%error, "cannot save the stream position");
+                }
+            });
         }
     }
 

@@ -116,3 +116,47 @@ async fn the_suite_refuses_a_bus_that_hides_refused_entries() {
     let (bus, database) = local_bus();
     contract::event_bus(&HidesFailures(bus), deliveries(&database)).await;
 }
+
+/// The queue holds what the table holds: deliveries stored by a run that
+/// stopped before handling them are due again when the next run's bus
+/// starts, and a stored event that cannot be read is parked as a dead letter
+/// instead of failing forever.
+#[tokio::test]
+async fn a_new_bus_queues_what_the_last_run_left_and_parks_what_it_cannot_read() {
+    let wiring = Wiring::parse(&template()).expect("the contract template parses");
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let path = directory.path().join("bus.db");
+    let entries: Vec<BusEntry> = (0..3)
+        .map(|i| BusEntry {
+            source: format!("{BUS_SOURCE_PREFIX}restart"),
+            detail_type: "OrderPlaced".into(),
+            detail: format!(r#"{{"orderId": "o{i}"}}"#),
+        })
+        .collect();
+    {
+        let database = Database::open(&path).expect("the file opens");
+        let bus = LocalBus::new(database.clone(), &wiring).expect("the bus's tables are created");
+        let outcome = bus.put_events(&entries).await.expect("the entries are taken");
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        assert_eq!(bus.queue().len(), 3, "queued as they are stored");
+        database
+            .write_blocking(|c| {
+                c.execute(
+                    "INSERT INTO deliveries (target, rule, event, max_retries, due_at) VALUES (?1, 'Contract', '{not json', 3, 0)",
+                    [SINK],
+                )
+            })
+            .expect("a broken delivery is stored");
+    }
+
+    let database = Database::open(&path).expect("the file opens again");
+    let bus = LocalBus::new(database.clone(), &wiring).expect("the bus starts on the stored deliveries");
+    let queued = bus.queue().take_due(i64::MAX, 10);
+    let orders: Vec<&str> = queued.iter().filter_map(|d| d.event.detail.get("orderId").and_then(Value::as_str)).collect();
+    assert_eq!(orders, ["o0", "o1", "o2"], "every stored delivery is due again, in the order stored");
+    let letters = local::bus::dead_letters(&database).expect("the dead letters read");
+    assert_eq!(letters.len(), 1, "the unreadable delivery is parked: {letters:?}");
+    assert!(letters[0].error.contains("not readable"), "{}", letters[0].error);
+    let left: i64 = database.read(|c| c.query_row("SELECT COUNT(*) FROM deliveries", [], |row| row.get(0))).expect("the table reads");
+    assert_eq!(left, 3, "the parked delivery left the table; the others wait there until handled");
+}

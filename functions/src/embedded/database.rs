@@ -1,10 +1,9 @@
+use super::checkpointer::Checkpointer;
 use super::writer::Writer;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 
@@ -46,13 +45,11 @@ CREATE INDEX IF NOT EXISTS notifications_by_customer ON notifications (customer_
 /// the last commit while the writer works, so a read never waits for a
 /// write, and two worker threads never wait for each other.
 const READERS: usize = 4;
-/// How often committed pages are copied from the WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// One SQLite database holding every embedded port, in WAL mode: one writing
 /// connection on a thread of its own that commits writes in groups
 /// (`writer.rs`), a few reading connections, and a checkpointer that keeps
-/// the WAL's fsyncs off the writer's path.
+/// the WAL small off the writer's path (`checkpointer.rs`).
 pub struct Database {
     writer: Writer,
     checkpointer: Option<Checkpointer>,
@@ -76,34 +73,29 @@ impl Database {
     }
 
     fn setup(path: &Path, temporary: Option<PathBuf>) -> rusqlite::Result<Arc<Database>> {
-        let writing = Connection::open(path)?;
+        let mut writing = Connection::open(path)?;
         // WAL with NORMAL sync survives a crash of the process (what a local
-        // runner meets), at a fraction of FULL's fsync cost. The writer does
-        // not checkpoint: the checkpointer does, off its path.
+        // runner meets), at a fraction of FULL's fsync cost. Commits do not
+        // checkpoint: the checkpointer does, off the writer's path.
         writing.pragma_update(None, "journal_mode", "WAL")?;
-        writing.pragma_update(None, "synchronous", "NORMAL")?;
         writing.pragma_update(None, "wal_autocheckpoint", 0)?;
+        writing.pragma_update(None, "synchronous", "NORMAL")?;
         writing.pragma_update(None, "temp_store", "MEMORY")?;
-        tune(&writing)?;
+        tune(&mut writing)?;
         writing.execute_batch(SCHEMA)?;
         let readers = (0..READERS)
             .map(|_| {
-                let reading = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-                tune(&reading)?;
+                let mut reading = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+                tune(&mut reading)?;
                 Ok(Mutex::new(reading))
             })
             .collect::<rusqlite::Result<_>>()?;
         let dirty = Arc::new(AtomicBool::new(false));
-        let checkpointer = Checkpointer::start(Connection::open(path)?, dirty.clone()).map_err(io_failure)?;
+        let mut checkpointing = Connection::open(path)?;
+        tune(&mut checkpointing)?;
+        let checkpointer = Some(Checkpointer::start(checkpointing, dirty.clone()).map_err(io_failure)?);
         let writer = Writer::start(writing, dirty).map_err(io_failure)?;
-        Ok(Arc::new(Database {
-            writer,
-            checkpointer: Some(checkpointer),
-            readers,
-            next_reader: AtomicUsize::new(0),
-            appended: Notify::new(),
-            temporary,
-        }))
+        Ok(Arc::new(Database { writer, checkpointer, readers, next_reader: AtomicUsize::new(0), appended: Notify::new(), temporary }))
     }
 
     /// Runs `work` on a reading connection: it sees every write whose
@@ -118,17 +110,20 @@ impl Database {
         work(&lock(&self.readers[next]))
     }
 
-    /// Runs `work` in the writer's next group, in a savepoint: an error
-    /// rolls back what it wrote, and only that. Resolves once the group is
-    /// committed, so what it wrote is durable and every reader sees it.
-    pub async fn write<T, E>(&self, work: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    /// Queues `work` for the writer's next group, at once (writes run in the
+    /// order they are made), in a savepoint: an error rolls back what it
+    /// wrote, and only that. Resolves once the group is committed, so what
+    /// it wrote is durable and every reader sees it; dropped unawaited, the
+    /// write still happens.
+    pub fn write<T, E, W>(&self, work: W) -> impl Future<Output = Result<T, E>> + use<T, E, W>
     where
+        W: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<rusqlite::Error> + Send + 'static,
     {
         let (reply, outcome) = oneshot::channel();
         self.writer.submit(work, Box::new(move |done| drop(reply.send(done))));
-        outcome.await.unwrap_or_else(|_| Err(E::from(stopped())))
+        async move { outcome.await.unwrap_or_else(|_| Err(E::from(stopped()))) }
     }
 
     /// `write`, waiting on this thread: for setting up and for tests, not
@@ -169,8 +164,14 @@ impl Drop for Database {
 /// planner stability guarantee, SQLite (with STAT4, as bundled) prepares a
 /// statement again whenever a value bound to a LIMIT or a range changes,
 /// which was an eighth of the local runner's CPU under load (BENCHMARKS.md).
-fn tune(connection: &Connection) -> rusqlite::Result<()> {
-    connection.busy_timeout(Duration::from_secs(5))?;
+fn tune(connection: &mut Connection) -> rusqlite::Result<()> {
+    // Locks are held for microseconds here (short reads, group commits, the
+    // checkpointer's restart), and SQLite's own busy timeout sleeps whole
+    // milliseconds between tries: retry every 20 us, for up to 5 s.
+    connection.busy_handler(Some(|tries: i32| {
+        std::thread::sleep(Duration::from_micros(20));
+        tries < 250_000
+    }))?;
     connection.set_prepared_statement_cache_capacity(64);
     connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
@@ -187,37 +188,4 @@ fn stopped() -> rusqlite::Error {
 
 fn io_failure(error: std::io::Error) -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(error.to_string()))
-}
-
-/// Copies committed pages into the database file every `CHECKPOINT_EVERY`
-/// after a commit, passively (never holding up the writer or a reader), so
-/// the WAL stays small and its fsyncs happen here, not in a commit.
-struct Checkpointer {
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    fn start(connection: Connection, dirty: Arc<AtomicBool>) -> std::io::Result<Checkpointer> {
-        let (stop, stopping) = channel::<()>();
-        let thread = std::thread::Builder::new().name("sqlite-checkpointer".into()).spawn(move || {
-            while let Err(RecvTimeoutError::Timeout) = stopping.recv_timeout(CHECKPOINT_EVERY) {
-                if dirty.swap(false, Ordering::AcqRel) {
-                    if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                        tracing::warn!(%error, "checkpoint failed; the next one retries");
-                    }
-                }
-            }
-        })?;
-        Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }

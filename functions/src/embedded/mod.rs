@@ -7,6 +7,7 @@
 //! secondary indexes for view queries by partition, and a `sqlite3` shell to
 //! look inside. redb would avoid the C build but needs every index by hand.
 
+mod checkpointer;
 mod database;
 mod event_store;
 mod notifier;

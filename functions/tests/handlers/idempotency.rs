@@ -386,7 +386,7 @@ async fn a_crash_between_charge_and_store_is_retried_onto_the_same_charge() {
 
     let retry = world.send(place(CUSTOMER, &store_id, KEY)).await;
     let order_id = retry.expect(201)["orderId"].as_str().unwrap().to_owned();
-    assert_eq!(orders_placed(&world), [order_id.clone()], "one order");
+    assert_eq!(orders_placed(&world), std::slice::from_ref(&order_id), "one order");
     assert_eq!(world.processor.charge_count(), 1, "paid by the charge the crashed run took: one charge");
     assert_eq!(world.processor.refund_count(), 0, "nothing to refund");
     let charge_id = world.last_event("Payment", &order_id, "PaymentApproved").data["chargeId"].as_str().unwrap().to_owned();

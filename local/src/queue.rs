@@ -1,0 +1,116 @@
+//! The bus's deliveries waiting for their turn, in memory, earliest due
+//! first. The `deliveries` table is their durable copy: a delivery is stored
+//! before PutEvents answers and deleted once its function has handled it, and
+//! the queue is filled from the table when the runner starts. In between the
+//! dispatcher never reads the table back: no claim to write, no event to
+//! decode again.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+/// The EventBridge event a rule's target receives, decoded once and shared by
+/// every target of the same entry.
+pub type Event = Arc<EventBridgeEvent<Value>>;
+
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The row in `deliveries`.
+    pub id: i64,
+    pub target: Arc<str>,
+    pub rule: Arc<str>,
+    pub event: Event,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub max_retries: u32,
+    /// Unix milliseconds.
+    pub due_at: i64,
+}
+
+#[derive(Default)]
+pub struct Queue {
+    waiting: Mutex<BTreeMap<(i64, i64), Delivery>>,
+    doorbell: Notify,
+}
+
+impl Queue {
+    pub fn push(&self, deliveries: impl IntoIterator<Item = Delivery>) {
+        let mut waiting = self.lock();
+        let before = waiting.len();
+        for delivery in deliveries {
+            waiting.insert((delivery.due_at, delivery.id), delivery);
+        }
+        if waiting.len() > before {
+            drop(waiting);
+            self.doorbell.notify_one();
+        }
+    }
+
+    /// Takes up to `limit` deliveries due at `now`, earliest first.
+    pub fn take_due(&self, now: i64, limit: usize) -> Vec<Delivery> {
+        let mut waiting = self.lock();
+        let mut due = Vec::new();
+        while due.len() < limit {
+            match waiting.first_entry() {
+                Some(entry) if entry.key().0 <= now => due.push(entry.remove()),
+                _ => break,
+            }
+        }
+        due
+    }
+
+    /// When the earliest waiting delivery is due, if any waits.
+    pub fn next_due(&self) -> Option<i64> {
+        self.lock().first_key_value().map(|((due_at, _), _)| *due_at)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rung whenever deliveries are pushed.
+    pub fn doorbell(&self) -> &Notify {
+        &self.doorbell
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<(i64, i64), Delivery>> {
+        // Every change to the map is a single call: a panic elsewhere leaves it whole.
+        self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(id: i64, due_at: i64) -> Delivery {
+        Delivery {
+            id,
+            target: "notify-customer".into(),
+            rule: "Notify".into(),
+            event: Arc::new(EventBridgeEvent::default()),
+            attempts: 0,
+            max_retries: 3,
+            due_at,
+        }
+    }
+
+    #[test]
+    fn deliveries_come_out_due_first_and_not_before_their_time() {
+        let queue = Queue::default();
+        queue.push([delivery(3, 20), delivery(1, 10), delivery(2, 10), delivery(4, 50)]);
+        let ids = |taken: Vec<Delivery>| taken.iter().map(|d| d.id).collect::<Vec<_>>();
+        assert_eq!(ids(queue.take_due(5, 10)), Vec::<i64>::new(), "nothing is due yet");
+        assert_eq!(ids(queue.take_due(20, 2)), vec![1, 2], "at most the limit, earliest first, ties by id");
+        assert_eq!(ids(queue.take_due(20, 10)), vec![3]);
+        assert_eq!(queue.next_due(), Some(50));
+        assert_eq!(ids(queue.take_due(i64::MAX, 10)), vec![4]);
+        assert!(queue.is_empty());
+    }
+}
