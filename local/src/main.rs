@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: local [--port 3000] [--data-dir .local-data] [--template template.yaml]
              [--payment-latency-ms 400-620] [--payment-failure-rate 0.1]
              [--payment-timeout-ms 3000] [--payment-breaker-failures 5] [--payment-breaker-open-seconds 10]";
