@@ -32,7 +32,8 @@ pub struct Config {
     pub payments: SimulatorSettings,
     /// The circuit breaker around the simulated processor.
     pub breaker: BreakerSettings,
-    /// Deliveries handled at once.
+    /// Deliveries handled at once. Each spends most of its time waiting
+    /// for its writes' group commit, as Lambda runs many at once.
     pub concurrency: usize,
     pub settings: Settings,
 }
