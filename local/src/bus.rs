@@ -103,7 +103,7 @@ impl LocalBus {
             self.database.write_blocking(move |connection| {
                 for (id, target, rule, text, error) in &unreadable {
                     dead_letter(connection, target, rule, text, error)?;
-                    connection.execute("DELETE FROM deliveries WHERE id = ?1", params![id])?;
+                    remove_delivery(connection, *id)?;
                 }
                 Ok::<_, rusqlite::Error>(())
             })?;
@@ -372,6 +372,12 @@ pub fn write_cursor(database: &Database, name: &str, position: i64) -> impl Futu
             .execute(params![name, position])?;
         Ok(())
     })
+}
+
+/// A stored delivery that is done with: handled, or parked as a dead letter.
+pub fn remove_delivery(connection: &Connection, id: i64) -> rusqlite::Result<()> {
+    connection.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?.execute(params![id])?;
+    Ok(())
 }
 
 /// Parks what could not be delivered, for a person to look at and redrive.

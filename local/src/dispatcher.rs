@@ -2,7 +2,7 @@
 //! in no guaranteed order (as EventBridge does), retrying failures with
 //! exponential backoff and dead-lettering what keeps failing.
 
-use crate::bus::dead_letter;
+use crate::bus::{dead_letter, remove_delivery};
 use crate::queue::{Delivery, Queue};
 use chrono::Utc;
 use functions::Deps;
@@ -135,15 +135,17 @@ async fn settle(database: Arc<Database>, queue: Arc<Queue>, mut outcomes: mpsc::
             .write(move |connection| {
                 for change in &changes {
                     match change {
-                        Change::Done(id) => connection.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?.execute(params![id])?,
+                        Change::Done(id) => remove_delivery(connection, *id)?,
                         Change::Spent { id, target, rule, event, error } => {
                             dead_letter(connection, target, rule, event, error)?;
-                            connection.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?.execute(params![id])?
+                            remove_delivery(connection, *id)?
                         }
-                        Change::Retry { id, attempts, due_at, error } => connection
-                            .prepare_cached("UPDATE deliveries SET attempts = ?2, due_at = ?3, last_error = ?4 WHERE id = ?1")?
-                            .execute(params![id, attempts, due_at, error])?,
-                    };
+                        Change::Retry { id, attempts, due_at, error } => {
+                            connection
+                                .prepare_cached("UPDATE deliveries SET attempts = ?2, due_at = ?3, last_error = ?4 WHERE id = ?1")?
+                                .execute(params![id, attempts, due_at, error])?;
+                        }
+                    }
                 }
                 Ok::<_, rusqlite::Error>(())
             })

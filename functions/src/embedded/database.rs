@@ -1,5 +1,5 @@
 use super::checkpointer::Checkpointer;
-use super::writer::Writer;
+use super::writer::{Writer, failure, stopped};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -182,10 +182,6 @@ fn lock(reader: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn stopped() -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE), Some("the database writer has stopped".into()))
-}
-
 fn io_failure(error: std::io::Error) -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(error.to_string()))
+    failure(rusqlite::ffi::SQLITE_CANTOPEN, error.to_string())
 }

@@ -88,7 +88,7 @@ impl Writer {
             None => Some(job),
         };
         if let Some(job) = refused {
-            job.finish(Err(&failure(ffi::SQLITE_MISUSE, "the database writer has stopped".into())));
+            job.finish(Err(&stopped()));
         }
     }
 
@@ -150,8 +150,13 @@ fn commit_group(connection: &Connection, group: &mut [Box<dyn Job>]) -> rusqlite
     }
 }
 
-fn failure(code: i32, message: String) -> rusqlite::Error {
+pub(super) fn failure(code: i32, message: String) -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message))
+}
+
+/// What a write gets once the writer has closed.
+pub(super) fn stopped() -> rusqlite::Error {
+    failure(ffi::SQLITE_MISUSE, "the database writer has stopped".into())
 }
 
 /// The group's failure, once more for each of its writes.
