@@ -7,6 +7,7 @@ use crate::delivery::{Delivery, DeliveryEvent};
 use crate::ordering::{Order, OrderEvent};
 use crate::payment::{Payment, PaymentEvent};
 use chrono::{DateTime, Utc};
+use serde::de::value::MapDeserializer;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
@@ -110,13 +111,18 @@ impl Envelope {
                 supported: E::SCHEMA_VERSION,
             });
         }
+        let upcast;
         let data = if self.event_version < E::SCHEMA_VERSION {
-            E::upcast(&self.event_type, self.event_version, self.data.clone())
+            upcast = E::upcast(&self.event_type, self.event_version, self.data.clone());
+            &upcast
         } else {
-            self.data.clone()
+            &self.data
         };
-        let tagged = serde_json::json!({ "eventType": self.event_type, "data": data });
-        serde_json::from_value(tagged).map_err(|e| DecodeError::Malformed { event_type: self.event_type.clone(), reason: e.to_string() })
+        // Read as `{"eventType", "data"}` straight from the borrowed parts:
+        // every consumer decodes every event, so no copy of `data` is made.
+        let event_type = Value::String(self.event_type.clone());
+        let tagged = MapDeserializer::<_, serde_json::Error>::new([("eventType", &event_type), ("data", data)].into_iter());
+        E::deserialize(tagged).map_err(|e| DecodeError::Malformed { event_type: self.event_type.clone(), reason: e.to_string() })
     }
 
     pub fn source(&self) -> Option<&'static str> {
