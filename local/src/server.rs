@@ -4,12 +4,15 @@
 use crate::bus::{LocalBus, ReplayError, dead_letters};
 use crate::template::{Route, Wiring};
 use crate::token::{TokenIssuer, bearer};
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayV2httpRequestContextHttpDescription,
+};
 use aws_lambda_events::encodings::Body as LambdaBody;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
@@ -19,7 +22,7 @@ use functions::embedded::Database;
 use functions::http::Problem;
 use functions::registry::{self, Handler, HttpHandler};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -249,72 +252,86 @@ async fn gateway(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers:
         Err(_) => return problem(413, format!("the body must be at most {MAX_PAYLOAD} bytes")),
     };
     let (body, is_base64) = match std::str::from_utf8(&bytes) {
-        _ if bytes.is_empty() => (Value::Null, false),
-        Ok(text) => (Value::String(text.to_owned()), false),
-        Err(_) => (Value::String(base64::engine::general_purpose::STANDARD.encode(&bytes)), true),
+        _ if bytes.is_empty() => (None, false),
+        Ok(text) => (Some(text.to_owned()), false),
+        Err(_) => (Some(base64::engine::general_purpose::STANDARD.encode(&bytes)), true),
     };
-    let event = gateway_event(endpoint, &method, &uri, &headers, path_parameters, claims, body, is_base64);
-    let request: ApiGatewayV2httpRequest = match serde_json::from_value(event) {
-        Ok(request) => request,
-        Err(error) => return problem(400, format!("the request cannot be passed on: {error}")),
-    };
+    let request = gateway_request(endpoint, &method, &uri, &headers, path_parameters, claims, body, is_base64);
     let response = registry::invoke_http(&endpoint.function, endpoint.handler, &api.deps, request).await;
     lambda_response(response)
 }
 
+/// The API Gateway v2 (payload format 2.0) request a function gets on AWS,
+/// built as the struct the function decodes it into, not as JSON to be
+/// parsed again: this is on every request's path.
 #[allow(clippy::too_many_arguments)]
-fn gateway_event(
+fn gateway_request(
     endpoint: &Endpoint,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     path_parameters: HashMap<String, String>,
     claims: HashMap<String, String>,
-    body: Value,
+    body: Option<String>,
     is_base64: bool,
-) -> Value {
-    // API Gateway lower-cases header names and joins repeated ones with commas.
-    let mut header_map: HashMap<String, String> = HashMap::new();
-    for (name, value) in headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        header_map.entry(name.as_str().to_ascii_lowercase()).and_modify(|v| *v = format!("{v},{value}")).or_insert(value);
+) -> ApiGatewayV2httpRequest {
+    // API Gateway joins repeated headers with commas (names are lower-case
+    // already).
+    let mut joined = HeaderMap::with_capacity(headers.keys_len());
+    for name in headers.keys() {
+        let mut values = headers.get_all(name).iter();
+        let Some(first) = values.next() else { continue };
+        let mut value = first.clone();
+        for next in values {
+            let bytes = [value.as_bytes(), b",", next.as_bytes()].concat();
+            value = HeaderValue::from_bytes(&bytes).unwrap_or(value);
+        }
+        joined.insert(name.clone(), value);
     }
-    let mut query: HashMap<String, String> = HashMap::new();
+    // Repeated parameters reach the function as API Gateway's comma-joined
+    // value, which its request type splits into a list again.
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
     for (name, value) in form_pairs(uri.query().unwrap_or("")) {
-        query.entry(name).and_modify(|v| *v = format!("{v},{value}")).or_insert(value);
+        query.entry(name).or_default().extend(value.split(',').map(str::to_owned));
     }
     let now = Utc::now();
     let route_key = endpoint.route.key();
-    json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": uri.path(),
-        "rawQueryString": uri.query().unwrap_or(""),
-        "headers": header_map,
-        "queryStringParameters": if query.is_empty() { Value::Null } else { json!(query) },
-        "pathParameters": if path_parameters.is_empty() { Value::Null } else { json!(path_parameters) },
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": "localhost",
-            "domainPrefix": "localhost",
-            "http": {
-                "method": method.as_str(),
-                "path": uri.path(),
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
-            },
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-            "timeEpoch": now.timestamp_millis(),
-            "authorizer": { "jwt": { "claims": claims, "scopes": null } },
-        },
-        "body": body,
-        "isBase64Encoded": is_base64,
-    })
+
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = claims;
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = method.clone();
+    http.path = Some(uri.path().to_owned());
+    http.protocol = Some("HTTP/1.1".into());
+    http.source_ip = Some("127.0.0.1".into());
+    http.user_agent = Some(headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned());
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(route_key.clone());
+    context.account_id = Some("000000000000".into());
+    context.stage = Some("$default".into());
+    context.request_id = Some(uuid::Uuid::new_v4().to_string());
+    context.authorizer = Some(authorizer);
+    context.apiid = Some("local".into());
+    context.domain_name = Some("localhost".into());
+    context.domain_prefix = Some("localhost".into());
+    context.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
+    context.time_epoch = now.timestamp_millis();
+    context.http = http;
+
+    let mut request = ApiGatewayV2httpRequest::default();
+    request.version = Some("2.0".into());
+    request.route_key = Some(route_key);
+    request.raw_path = Some(uri.path().to_owned());
+    request.raw_query_string = Some(uri.query().unwrap_or("").to_owned());
+    request.headers = joined;
+    request.query_string_parameters = query.into();
+    request.path_parameters = path_parameters;
+    request.request_context = context;
+    request.body = body;
+    request.is_base64_encoded = is_base64;
+    request
 }
 
 fn form_pairs(query: &str) -> Vec<(String, String)> {
@@ -341,4 +358,50 @@ fn lambda_response(response: functions::http::Response) -> Response {
         out.headers_mut().insert(name.clone(), value.clone());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        let Some(Handler::Http(handler)) = registry::handler("queries") else { panic!("queries is an HTTP function") };
+        let route = Route { method: "GET".into(), path: "/orders/{orderId}".into() };
+        Endpoint { function: "queries".into(), handler, segments: vec!["orders".into(), "{orderId}".into()], route }
+    }
+
+    #[test]
+    fn the_request_is_what_api_gateway_sends_and_reads_back_the_same_from_json() {
+        let uri: Uri = "/orders/o%201?tag=a&tag=b+c&empty=".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.append("x-trace", HeaderValue::from_static("one"));
+        headers.append("x-trace", HeaderValue::from_static("two"));
+        headers.insert(header::USER_AGENT, HeaderValue::from_static("curl/8"));
+        let (found, parameters) = {
+            let api_endpoint = endpoint();
+            let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+            assert_eq!(segments.len(), api_endpoint.segments.len());
+            (api_endpoint, HashMap::from([("orderId".to_owned(), percent_decode(segments[1]))]))
+        };
+        let claims = HashMap::from([("sub".to_owned(), "alice".to_owned())]);
+        let request = gateway_request(&found, &Method::GET, &uri, &headers, parameters, claims, Some("{}".into()), false);
+
+        assert_eq!(request.route_key.as_deref(), Some("GET /orders/{orderId}"));
+        assert_eq!(request.request_context.route_key.as_deref(), Some("GET /orders/{orderId}"));
+        assert_eq!(request.request_context.http.method, Method::GET);
+        assert_eq!(request.request_context.http.user_agent.as_deref(), Some("curl/8"));
+        assert_eq!(request.path_parameters.get("orderId").map(String::as_str), Some("o 1"));
+        assert_eq!(request.headers.get("x-trace").map(HeaderValue::as_bytes), Some(&b"one,two"[..]));
+        assert_eq!(request.query_string_parameters.all("tag"), Some(vec!["a", "b c"]));
+        assert_eq!(request.query_string_parameters.first("empty"), Some(""));
+        let claims = request.request_context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| &jwt.claims);
+        assert_eq!(claims.and_then(|c| c.get("sub")).map(String::as_str), Some("alice"));
+
+        // On AWS the function reads the same request from JSON.
+        let json = serde_json::to_value(&request).unwrap();
+        assert_eq!(json["requestContext"]["authorizer"]["jwt"]["claims"]["sub"], "alice");
+        assert_eq!(json["requestContext"]["http"]["method"], "GET");
+        let read: ApiGatewayV2httpRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(read, request);
+    }
 }
