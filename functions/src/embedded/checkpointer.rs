@@ -5,7 +5,8 @@
 //! catches up with the last commit, and the WAL would grow without end: it
 //! only starts over after a checkpoint that caught up while nothing wrote
 //! and no reader still read an older frame. So every `RESTART_EVERY` a
-//! restarting checkpoint holds the writer for the few frames left to copy.
+//! restarting checkpoint, right after a passive one, holds the writer for
+//! the few frames left to copy and one sync of the database file.
 
 use rusqlite::Connection;
 use std::sync::Arc;
@@ -15,7 +16,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const COPY_EVERY: Duration = Duration::from_millis(25);
-const RESTART_EVERY: Duration = Duration::from_millis(250);
+/// A restart holds the writer while it copies what the last passive copy
+/// left and syncs the database file: about 10-30 ms on this machine's disk.
+/// Every 250 ms that was a tenth of the time, and every command's p99;
+/// every second it is under 3 %, and the WAL peaks near 100 MB under full
+/// load (`journal_size_limit` trims it once the load drops).
+const RESTART_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) struct Checkpointer {
     stop: Option<Sender<()>>,
@@ -32,18 +38,20 @@ impl Checkpointer {
                 if !dirty.swap(false, Ordering::AcqRel) {
                     continue;
                 }
-                let mode = if restarted.elapsed() >= RESTART_EVERY {
+                checkpoint(&connection, "PASSIVE");
+                if restarted.elapsed() >= RESTART_EVERY {
                     restarted = Instant::now();
-                    "RESTART"
-                } else {
-                    "PASSIVE"
-                };
-                if let Err(error) = connection.execute_batch(&format!("PRAGMA wal_checkpoint({mode})")) {
-                    tracing::warn!(%error, "checkpoint failed; the next one retries");
+                    checkpoint(&connection, "RESTART");
                 }
             }
         })?;
         Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+fn checkpoint(connection: &Connection, mode: &str) {
+    if let Err(error) = connection.execute_batch(&format!("PRAGMA wal_checkpoint({mode})")) {
+        tracing::warn!(%error, "checkpoint failed; the next one retries");
     }
 }
 

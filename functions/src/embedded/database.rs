@@ -81,6 +81,9 @@ impl Database {
         writing.pragma_update(None, "wal_autocheckpoint", 0)?;
         writing.pragma_update(None, "synchronous", "NORMAL")?;
         writing.pragma_update(None, "temp_store", "MEMORY")?;
+        // The WAL grows between restarts under load; once they catch up,
+        // it is cut back to this size.
+        writing.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
         tune(&mut writing)?;
         writing.execute_batch(SCHEMA)?;
         let readers = (0..READERS)
