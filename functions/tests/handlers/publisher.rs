@@ -6,8 +6,11 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use chrono::Utc;
 use domain::Envelope;
 use functions::item::stream_record;
+use functions::ports::{BusEntry, BusError, EventBus, PutOutcome};
 use serde_dynamo::AttributeValue;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Event `version` of order `order`, with a payload of about `size` bytes.
 pub(crate) fn event(order: &str, version: u64, size: usize) -> Envelope {
@@ -130,23 +133,85 @@ async fn entries_the_bus_refuses_once_are_retried_and_nothing_else_is() {
     assert_eq!(accepted, expected, "every event is on the bus exactly once");
 }
 
+/// Two events on each of 25 orders: the first of each, then the second.
+fn two_per_order() -> (Vec<Envelope>, Vec<EventRecord>) {
+    let events: Vec<Envelope> = (1..=2).flat_map(|version| (1..=25).map(move |n| event(&format!("o{n}"), version, 10))).collect();
+    let records = events.iter().zip(1..).map(|(e, sequence)| stream_record(sequence, e).unwrap()).collect();
+    (events, records)
+}
+
 #[tokio::test]
-async fn an_entry_the_bus_keeps_refusing_is_reported_and_nothing_after_its_put_is_sent() {
+async fn an_entry_the_bus_keeps_refusing_is_reported_and_no_later_event_of_its_stream_is_sent() {
     let world = World::new();
-    let (events, batch) = records(25);
-    let stuck = &events[12]; // in the second put of ten
+    let (events, batch) = two_per_order();
+    let stuck = &events[12]; // o13's first event
     world.bus.fail_always([stuck.event_id.clone()]);
-    let stuck_sequence = sequence(&batch[12]);
-    let response = world.publish_batch(batch).await.unwrap();
-    assert_eq!(reported(&response), [stuck_sequence], "Lambda retries the batch from the stuck record");
+    let response = world.publish_batch(batch.clone()).await.unwrap();
+    assert_eq!(reported(&response), [sequence(&batch[12])], "Lambda retries the batch from the stuck record");
 
     let sent: Vec<String> = world.bus.calls().iter().flatten().map(event_id_of).collect();
-    for later in &events[20..] {
-        assert!(!sent.contains(&later.event_id), "{} comes after the stuck put and must wait", later.event_id);
+    let successor = &events[25 + 12]; // o13's second event
+    assert!(!sent.contains(&successor.event_id), "the stuck event's successor must not overtake it");
+    for later in &events[25..] {
+        assert!(!sent.contains(&later.event_id), "{}: nothing of the next wave is sent once one is stuck", later.event_id);
+    }
+    let accepted = world.bus.accepted_ids();
+    for other in events[..25].iter().filter(|e| e.event_id != stuck.event_id) {
+        assert!(accepted.contains(&other.event_id), "{}: the other orders' first events are published", other.event_id);
     }
     let retries = world.bus.calls().iter().filter(|call| call.len() == 1).count();
     assert_eq!(retries, 3, "the stuck entry is retried as often as configured");
-    assert!(!world.bus.accepted_ids().contains(&stuck.event_id));
+    assert!(!accepted.contains(&stuck.event_id));
+}
+
+#[tokio::test]
+async fn a_streams_events_go_out_in_order_each_after_the_last_was_taken() {
+    let world = World::new();
+    let (events, batch) = two_per_order();
+    let response = world.publish_batch(batch).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let calls = world.bus.calls();
+    assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5, 10, 10, 5], "two waves of three puts");
+    let put_of = |id: &str| calls.iter().position(|call| call.iter().any(|entry| event_id_of(entry) == id)).unwrap();
+    for (first, second) in events[..25].iter().zip(&events[25..]) {
+        assert!(put_of(&first.event_id) < put_of(&second.event_id), "{} goes out after {}", second.event_id, first.event_id);
+    }
+}
+
+/// A bus that takes its time: how many puts it has in hand at once.
+struct SlowBus {
+    inner: Arc<RecordingBus>,
+    in_hand: AtomicUsize,
+    most: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl EventBus for SlowBus {
+    async fn put_events(&self, entries: &[BusEntry]) -> Result<PutOutcome, BusError> {
+        let now = self.in_hand.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.in_hand.fetch_sub(1, Ordering::SeqCst);
+        self.inner.put_events(entries).await
+    }
+}
+
+/// On AWS each put is a round trip of tens of milliseconds: the puts of a
+/// wave do not wait for each other.
+#[tokio::test]
+async fn the_puts_of_a_wave_go_out_at_once() {
+    let mut world = World::new();
+    let bus = Arc::new(SlowBus { inner: world.bus.clone(), in_hand: AtomicUsize::new(0), most: AtomicUsize::new(0) });
+    world.deps.bus = bus.clone();
+    let (events, batch) = records(25);
+    let response = world.publish_batch(batch).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(bus.most.load(Ordering::SeqCst), 3, "the three puts of 25 events were in flight together");
+    let mut accepted = world.bus.accepted_ids();
+    accepted.sort();
+    let mut expected = ids(&events);
+    expected.sort();
+    assert_eq!(accepted, expected, "every event once");
 }
 
 #[tokio::test]
