@@ -113,6 +113,20 @@ impl Database {
         work(&lock(&self.readers[next]))
     }
 
+    /// Runs `work` on the writing connection, between two groups: for the
+    /// hot point reads, whose pages stay in that connection's cache (a
+    /// reading connection starts cold after every commit). It sees every
+    /// write whose `write` has returned.
+    pub fn fetch<T, W>(&self, work: W) -> impl Future<Output = rusqlite::Result<T>> + use<T, W>
+    where
+        W: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, outcome) = oneshot::channel();
+        self.writer.submit_read(work, Box::new(move |done| drop(reply.send(done))));
+        async move { outcome.await.unwrap_or_else(|_| Err(stopped())) }
+    }
+
     /// Queues `work` for the writer's next group, at once (writes run in the
     /// order they are made), in a savepoint: an error rolls back what it
     /// wrote, and only that. Resolves once the group is committed, so what
@@ -124,8 +138,31 @@ impl Database {
         T: Send + 'static,
         E: From<rusqlite::Error> + Send + 'static,
     {
+        self.queue_write(work, true)
+    }
+
+    /// `write`, for `work` whose changes are all made by one SQL statement
+    /// (others may read, or change nothing): SQLite undoes a failing
+    /// statement by itself, so it goes without the savepoint, which copies
+    /// every page it touches. Were a second statement to change something,
+    /// a failure would not undo it: use `write` for that.
+    pub fn write_statement<T, E, W>(&self, work: W) -> impl Future<Output = Result<T, E>> + use<T, E, W>
+    where
+        W: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+    {
+        self.queue_write(work, false)
+    }
+
+    fn queue_write<T, E, W>(&self, work: W, guarded: bool) -> impl Future<Output = Result<T, E>> + use<T, E, W>
+    where
+        W: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+    {
         let (reply, outcome) = oneshot::channel();
-        self.writer.submit(work, Box::new(move |done| drop(reply.send(done))));
+        self.writer.submit(work, guarded, Box::new(move |done| drop(reply.send(done))));
         async move { outcome.await.unwrap_or_else(|_| Err(E::from(stopped()))) }
     }
 
@@ -137,7 +174,7 @@ impl Database {
         E: From<rusqlite::Error> + Send + 'static,
     {
         let (reply, outcome) = std::sync::mpsc::sync_channel(1);
-        self.writer.submit(work, Box::new(move |done| drop(reply.send(done))));
+        self.writer.submit(work, true, Box::new(move |done| drop(reply.send(done))));
         outcome.recv().unwrap_or_else(|_| Err(E::from(stopped())))
     }
 

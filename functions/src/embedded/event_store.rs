@@ -9,7 +9,8 @@ impl EventStore for Database {
     async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> Result<LoadedStream, StoreError> {
         // No transaction: the snapshot only moves forward, so every event
         // after the one read is still there when the events are read.
-        self.read(|connection| {
+        let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
+        self.fetch(move |connection| {
             let snapshot = connection
                 .prepare_cached("SELECT version, state FROM snapshots WHERE aggregate_type = ?1 AND aggregate_id = ?2")?
                 .query_row(params![aggregate_type, aggregate_id], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
@@ -23,6 +24,7 @@ impl EventStore for Database {
                 .collect::<rusqlite::Result<Vec<String>>>()?;
             Ok((snapshot, rows))
         })
+        .await
         .map_err(unavailable)
         .and_then(|(snapshot, rows)| {
             let snapshot = snapshot

@@ -12,7 +12,7 @@ impl Notifier for Database {
         let body = serde_json::to_string(notification).map_err(|e| NotifyError::Unavailable(e.to_string()))?;
         let (id, customer_id) = (notification.id.clone(), notification.customer_id.0.clone());
         let inserted = self
-            .write(move |connection| {
+            .write_statement(move |connection| {
                 connection
                     .prepare_cached("INSERT INTO notifications (id, customer_id, body) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING")?
                     .execute(params![id, customer_id, body])

@@ -6,13 +6,15 @@ use rusqlite::{OptionalExtension, params};
 #[async_trait]
 impl ViewStore for Database {
     async fn get(&self, view: &str, key: &str) -> Result<Option<ViewDoc>, ViewError> {
+        let (view, key) = (view.to_owned(), key.to_owned());
         let row = self
-            .read(|connection| {
+            .fetch(move |connection| {
                 connection
                     .prepare_cached("SELECT key, partition, revision, body FROM views WHERE view = ?1 AND key = ?2")?
                     .query_row(params![view, key], read_row)
                     .optional()
             })
+            .await
             .map_err(unavailable)?;
         row.map(into_doc).transpose()
     }
@@ -21,7 +23,7 @@ impl ViewStore for Database {
         let body = doc.body.to_string();
         let (name, key, partition) = (view.to_owned(), doc.key.clone(), doc.partition.clone());
         let written = self
-            .write(move |connection| {
+            .write_statement(move |connection| {
                 let view = &name;
                 if expected_revision == 0 {
                     connection
@@ -31,12 +33,25 @@ impl ViewStore for Database {
                         )?
                         .execute(params![view, key, partition, body])
                 } else {
+                    // A partition named in SET rewrites its index entry even
+                    // when it stays the same, and it nearly always does: try
+                    // without it first. Only one of the two changes anything.
+                    let revision = expected_revision as i64;
+                    let kept = connection
+                        .prepare_cached(
+                            "UPDATE views SET revision = revision + 1, body = ?4
+                             WHERE view = ?1 AND key = ?2 AND revision = ?5 AND partition = ?3",
+                        )?
+                        .execute(params![view, key, partition, body, revision])?;
+                    if kept == 1 {
+                        return Ok(1);
+                    }
                     connection
                         .prepare_cached(
                             "UPDATE views SET partition = ?3, revision = revision + 1, body = ?4
                              WHERE view = ?1 AND key = ?2 AND revision = ?5",
                         )?
-                        .execute(params![view, key, partition, body, expected_revision as i64])
+                        .execute(params![view, key, partition, body, revision])
                 }
             })
             .await
@@ -45,13 +60,15 @@ impl ViewStore for Database {
     }
 
     async fn query(&self, view: &str, partition: &str) -> Result<Vec<ViewDoc>, ViewError> {
+        let (view, partition) = (view.to_owned(), partition.to_owned());
         let rows = self
-            .read(|connection| {
+            .fetch(move |connection| {
                 connection
                     .prepare_cached("SELECT key, partition, revision, body FROM views WHERE view = ?1 AND partition = ?2 ORDER BY key")?
                     .query_map(params![view, partition], read_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
+            .await
             .map_err(unavailable)?;
         rows.into_iter().map(into_doc).collect()
     }

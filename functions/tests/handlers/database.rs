@@ -105,3 +105,72 @@ fn writes_committed_in_a_group_are_in_the_file_when_it_is_opened_again() {
     let reopened = Database::open(&path).expect("the file opens again");
     assert_eq!(dishes(&reopened).len(), 10, "every write that returned is in the file");
 }
+
+#[tokio::test]
+async fn a_failing_statement_written_without_a_savepoint_fails_alone() {
+    let database = with_table();
+    database.write_blocking(|c| c.execute("INSERT INTO dishes (name) VALUES ('taken')", [])).expect("the first dish is stored");
+    let held = hold_the_writer(&database);
+    let writes: Vec<_> = (0..12)
+        .map(|i| {
+            let name = if i % 4 == 0 { "taken".to_owned() } else { format!("dish {i:02}") };
+            database.write_statement(move |c| c.execute("INSERT INTO dishes (name) VALUES (?1)", [name]))
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for (i, write) in writes.into_iter().enumerate() {
+        if write.await.is_err() {
+            failed.push(i);
+        }
+    }
+    held.join().expect("the held write ends");
+    assert_eq!(failed, vec![0, 4, 8], "the statements that broke the key fail, and only they");
+    let mut expected: Vec<String> = (0..12).filter(|i| i % 4 != 0).map(|i| format!("dish {i:02}")).collect();
+    expected.push("taken".into());
+    assert_eq!(dishes(&database), expected, "the rest of their group is committed");
+}
+
+async fn fetched(database: &Database) -> Vec<String> {
+    database
+        .fetch(|c| c.prepare("SELECT name FROM dishes ORDER BY name")?.query_map([], |row| row.get(0))?.collect())
+        .await
+        .expect("the dishes are fetched")
+}
+
+#[tokio::test]
+async fn what_a_write_returned_is_what_a_fetch_on_the_writing_connection_sees_next() {
+    let database = with_table();
+    for i in 0..50 {
+        let name = format!("dish {i:02}");
+        database.write(move |c| c.execute("INSERT INTO dishes (name) VALUES (?1)", [name])).await.expect("the write commits");
+        assert_eq!(fetched(&database).await.len(), i + 1, "the fetch sees write {i} as soon as it returned");
+    }
+}
+
+/// A fetch runs between groups, outside their transactions: queued behind
+/// writes that have not committed, it does not see them (inside the group's
+/// transaction it would, before they are committed or rolled back).
+#[tokio::test]
+async fn a_fetch_never_sees_what_a_group_has_not_committed() {
+    let database = with_table();
+    let held = hold_the_writer(&database);
+    let failing = database.write(|c| {
+        c.execute("INSERT INTO dishes (name) VALUES ('rolled back')", [])?;
+        c.execute("INSERT INTO dishes (name) VALUES ('rolled back')", [])
+    });
+    let kept = database.write(|c| c.execute("INSERT INTO dishes (name) VALUES ('kept')", []));
+    let during = fetched(&database).await;
+    assert!(kept.await.is_ok() && failing.await.is_err());
+    held.join().expect("the held write ends");
+    assert!(during.is_empty(), "the fetch queued behind the writes ran before their group, not inside it: {during:?}");
+    assert_eq!(fetched(&database).await, ["kept"], "the failed write left nothing");
+}
+
+#[tokio::test]
+async fn a_fetch_that_panics_fails_and_the_writer_goes_on() {
+    let database = with_table();
+    let panicked = database.fetch(|_| -> rusqlite::Result<()> { panic!("a bug in a read") }).await;
+    assert!(panicked.is_err(), "the panicking fetch fails");
+    database.write(|c| c.execute("INSERT INTO dishes (name) VALUES ('bibimbap')", [])).await.expect("the next write commits");
+    assert_eq!(fetched(&database).await, ["bibimbap"]);
+}
