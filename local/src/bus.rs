@@ -1,7 +1,8 @@
 //! The local EventBridge: `PutEvents` matches every entry against the rules
 //! of `template.yaml` and stores one delivery per matching target, in the
 //! same SQLite file as the events, so nothing accepted is lost on a restart;
-//! then it queues them in memory for the dispatcher (`queue.rs`).
+//! it queues them in memory for the dispatcher (`queue.rs`) without waiting
+//! for that commit.
 
 use crate::queue::{Delivery, Event, Queue};
 use crate::template::{Rule, Wiring};
@@ -14,6 +15,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -53,6 +55,9 @@ pub struct LocalBus {
     database: Arc<Database>,
     targets: Vec<Target>,
     queue: Arc<Queue>,
+    /// The id the next stored delivery gets: known before it is stored, so
+    /// it can be queued at once.
+    next_id: AtomicI64,
 }
 
 impl LocalBus {
@@ -65,7 +70,17 @@ impl LocalBus {
             .iter()
             .flat_map(|function| function.rules.iter().map(|rule| Target { function: function.name.clone(), rule: rule.clone() }))
             .collect();
-        let bus = LocalBus { database, targets, queue: Arc::new(Queue::default()) };
+        // AUTOINCREMENT's sequence: ids are never given twice, even after
+        // the rows that had them are deleted.
+        let last: i64 = database.read(|connection| {
+            connection.query_row(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'), 0),
+                            COALESCE((SELECT MAX(id) FROM deliveries), 0))",
+                [],
+                |row| row.get(0),
+            )
+        })?;
+        let bus = LocalBus { database, targets, queue: Arc::new(Queue::default()), next_id: AtomicI64::new(last + 1) };
         bus.requeue_stored()?;
         Ok(bus)
     }
@@ -197,27 +212,33 @@ impl LocalBus {
     }
 
     /// Stores the deliveries and removes the dead letters they replace, in
-    /// one transaction: a crash leaves either both or neither.
-    /// Then queues them, once they are stored.
+    /// one transaction: a crash leaves either both or neither. They are
+    /// queued at once, not after the commit: a delivery handled before its
+    /// row is stored is deleted after it (the writer keeps the order of
+    /// writes), and if the commit fails, PutEvents fails and the sender
+    /// sends again; the consumers take repeats. That keeps a group commit
+    /// off every hop between a command and the policies it sets off.
     async fn store(&self, rows: Vec<Row>, redriven: Vec<i64>) -> rusqlite::Result<()> {
         let now = Utc::now().timestamp_millis();
-        let (rows, ids) = self
-            .database
-            .write(move |connection| {
-                let mut insert = connection
-                    .prepare_cached("INSERT INTO deliveries (target, rule, event, max_retries, due_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-                let mut ids = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    ids.push(insert.insert(params![&*row.target, &*row.rule, &*row.text, row.max_retries, now])?);
-                }
-                let mut delete = connection.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
-                for id in &redriven {
-                    delete.execute(params![id])?;
-                }
-                Ok::<_, rusqlite::Error>((rows, ids))
-            })
-            .await?;
-        self.queue.push(rows.into_iter().zip(ids).map(|(row, id)| Delivery {
+        let first = self.next_id.fetch_add(rows.len() as i64, Ordering::Relaxed);
+        let stored: Vec<_> = rows
+            .iter()
+            .zip(first..)
+            .map(|(row, id)| (id, row.target.clone(), row.rule.clone(), row.text.clone(), row.max_retries))
+            .collect();
+        let written = self.database.write(move |connection| {
+            let mut insert = connection
+                .prepare_cached("INSERT INTO deliveries (id, target, rule, event, max_retries, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+            for (id, target, rule, text, max_retries) in &stored {
+                insert.execute(params![id, &**target, &**rule, &**text, max_retries, now])?;
+            }
+            let mut delete = connection.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
+            for id in &redriven {
+                delete.execute(params![id])?;
+            }
+            Ok::<_, rusqlite::Error>(())
+        });
+        self.queue.push(rows.into_iter().zip(first..).map(|(row, id)| Delivery {
             id,
             target: row.target,
             rule: row.rule,
@@ -226,7 +247,7 @@ impl LocalBus {
             max_retries: row.max_retries,
             due_at: now,
         }));
-        Ok(())
+        written.await
     }
 
     /// Re-delivers every stored event of time `since` or later to every rule
@@ -366,7 +387,7 @@ pub fn read_cursor(database: &Database, name: &str) -> rusqlite::Result<i64> {
 /// Queued at once: writes of one cursor are committed in the order they are made.
 pub fn write_cursor(database: &Database, name: &str, position: i64) -> impl Future<Output = rusqlite::Result<()>> + use<> {
     let name = name.to_owned();
-    database.write(move |connection| {
+    database.write_statement(move |connection| {
         connection
             .prepare_cached("INSERT INTO cursors (name, position) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET position = ?2")?
             .execute(params![name, position])?;
