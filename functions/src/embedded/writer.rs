@@ -36,7 +36,8 @@ enum Task {
 
 /// A write waiting for its turn, and then for its group's commit.
 trait Job: Send {
-    /// Runs the write; false when it failed (its savepoint is rolled back).
+    /// Runs the write; false when it failed (undone by its savepoint, or by
+    /// SQLite itself for a single statement).
     fn run(&mut self, connection: &Connection) -> bool;
     /// False for a write of a single statement: SQLite undoes a failed
     /// statement by itself, so it needs no savepoint (nor the copy of every
