@@ -181,7 +181,7 @@ impl LocalBus {
                     continue;
                 }
             };
-            match self.rows_for(&eventbridge_event(entry, detail)) {
+            match self.rows_for(eventbridge_event(entry, detail)) {
                 Ok(matched) => rows.extend(matched),
                 Err(error) => outcome.failed.push((index, format!("MalformedDetail: {error}"))),
             }
@@ -192,13 +192,13 @@ impl LocalBus {
     }
 
     /// The event is decoded once for all its targets.
-    fn rows_for(&self, event: &Value) -> Result<Vec<Row>, serde_json::Error> {
-        let targets = self.targets_of(event);
+    fn rows_for(&self, event: Value) -> Result<Vec<Row>, serde_json::Error> {
+        let targets = self.targets_of(&event);
         if targets.is_empty() {
             return Ok(Vec::new());
         }
         let text: Arc<str> = event.to_string().into();
-        let decoded: Event = Arc::new(serde_json::from_value(event.clone())?);
+        let decoded: Event = Arc::new(serde_json::from_value(event)?);
         Ok(targets
             .into_iter()
             .map(|target| Row {
@@ -295,7 +295,7 @@ impl LocalBus {
                     .and_then(|envelope| entry_of(&envelope).map_err(|e| e.to_string()))
                     .and_then(|entry| {
                         let detail = serde_json::from_str(&entry.detail).map_err(|e| e.to_string())?;
-                        self.rows_for(&eventbridge_event(&entry, detail)).map_err(|e| e.to_string())
+                        self.rows_for(eventbridge_event(&entry, detail)).map_err(|e| e.to_string())
                     })
             } else {
                 self.targets
