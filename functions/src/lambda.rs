@@ -12,17 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Structured JSON logs, one object per line, with the invocation span's
-/// fields (function, correlation id) on every line.
+/// fields (function, correlation id) on every line (`logging.rs`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .without_time()
-        .try_init();
+    crate::logging::init(filter, std::io::stdout);
 }
 
 /// Serves the function named by `FUNCTION` (template.yaml sets it).

@@ -11,6 +11,7 @@ pub mod http;
 pub mod idempotency;
 pub mod item;
 pub mod lambda;
+pub mod logging;
 pub mod payments;
 pub mod rebuild;
 pub mod registry;

@@ -59,15 +59,7 @@ impl std::io::Write for LogCounter {
 /// The functions' log format (`functions::lambda::init_tracing`) at the
 /// template's `RUST_LOG=info`, into the counter.
 fn count_logs() {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .without_time()
-        .with_writer(|| LogCounter)
-        .try_init();
+    functions::logging::init(tracing_subscriber::EnvFilter::new("info"), || LogCounter);
 }
 
 /// An API Gateway v2 request as the JWT authorizer passes it on.
