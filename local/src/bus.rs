@@ -1,10 +1,12 @@
 //! The local EventBridge: `PutEvents` matches every entry against the rules
-//! of `template.yaml` and stores one delivery per matching target, in the
-//! same SQLite file as the events, so nothing accepted is lost on a restart;
-//! it queues them in memory for the dispatcher (`queue.rs`) without waiting
-//! for that commit.
+//! of `template.yaml` and stores the call's deliveries (one per matching
+//! target) in one row, in the same SQLite file as the events, so nothing
+//! accepted is lost on a restart; it queues them in memory for the
+//! dispatcher (`queue.rs`) without waiting for that commit. The row goes
+//! once every delivery in it is done; one that fails gets a row of its own
+//! in `deliveries` until its retry succeeds or it is dead-lettered.
 
-use crate::queue::{Delivery, Event, Queue};
+use crate::queue::{Batch, Delivery, Event, Queue, Stored};
 use crate::template::{Rule, Wiring};
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -12,7 +14,7 @@ use domain::Envelope;
 use functions::embedded::Database;
 use functions::ports::{BusEntry, BusError, EventBus, EventStore, MAX_BATCH, PutOutcome, StoreError};
 use rusqlite::{Connection, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -31,6 +33,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 -- Deliveries are claimed in memory now: the table is only their durable copy.
 DROP INDEX IF EXISTS deliveries_due;
+-- One row per PutEvents call: its events, each stored once, and its deliveries.
+CREATE TABLE IF NOT EXISTS put_batches (
+    id INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     target TEXT NOT NULL,
@@ -55,8 +62,8 @@ pub struct LocalBus {
     database: Arc<Database>,
     targets: Vec<Target>,
     queue: Arc<Queue>,
-    /// The id the next stored delivery gets: known before it is stored, so
-    /// it can be queued at once.
+    /// The id the next batch or delivery gets: known before it is stored,
+    /// so it can be queued at once.
     next_id: AtomicI64,
 }
 
@@ -71,11 +78,12 @@ impl LocalBus {
             .flat_map(|function| function.rules.iter().map(|rule| Target { function: function.name.clone(), rule: rule.clone() }))
             .collect();
         // AUTOINCREMENT's sequence: ids are never given twice, even after
-        // the rows that had them are deleted.
+        // the rows that had them are deleted. Batches and deliveries share it.
         let last: i64 = database.read(|connection| {
             connection.query_row(
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'), 0),
-                            COALESCE((SELECT MAX(id) FROM deliveries), 0))",
+                            COALESCE((SELECT MAX(id) FROM deliveries), 0),
+                            COALESCE((SELECT MAX(id) FROM put_batches), 0))",
                 [],
                 |row| row.get(0),
             )
@@ -91,18 +99,26 @@ impl LocalBus {
     }
 
     fn requeue_stored(&self) -> rusqlite::Result<()> {
-        type Stored = (i64, String, String, String, u32, u32, i64);
-        let stored: Vec<Stored> = self.database.read(|connection| {
-            connection
+        let (batches, alone) = self.database.read(|connection| {
+            let batches: Vec<(i64, String)> = connection
+                .prepare("SELECT id, body FROM put_batches ORDER BY id")?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let alone: Vec<(i64, String, String, String, u32, u32, i64)> = connection
                 .prepare("SELECT id, target, rule, event, attempts, max_retries, due_at FROM deliveries ORDER BY id")?
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?)))?
-                .collect()
+                .collect::<rusqlite::Result<_>>()?;
+            Ok::<_, rusqlite::Error>((batches, alone))
         })?;
-        let (mut queued, mut unreadable) = (Vec::new(), Vec::new());
-        for (id, target, rule, text, attempts, max_retries, due_at) in stored {
+        let (mut queued, mut unreadable) = (Vec::new(), Unreadable::default());
+        for (id, body) in batches {
+            self.requeue_batch(id, &body, &mut queued, &mut unreadable);
+        }
+        for (id, target, rule, text, attempts, max_retries, due_at) in alone {
             match serde_json::from_str(&text) {
                 Ok(event) => queued.push(Delivery {
                     id,
+                    stored: Stored::Alone,
                     target: target.into(),
                     rule: rule.into(),
                     event: Arc::new(event),
@@ -110,15 +126,23 @@ impl LocalBus {
                     max_retries,
                     due_at,
                 }),
-                Err(error) => unreadable.push((id, target, rule, text, format!("the stored event is not readable: {error}"))),
+                Err(error) => {
+                    unreadable.parked.push((target, rule, text, format!("the stored event is not readable: {error}")));
+                    unreadable.rows.push(id);
+                }
             }
         }
-        if !unreadable.is_empty() {
-            tracing::error!(count = unreadable.len(), "stored deliveries cannot be read: dead-lettered");
+        if !unreadable.parked.is_empty() {
+            tracing::error!(count = unreadable.parked.len(), "stored deliveries cannot be read: dead-lettered");
             self.database.write_blocking(move |connection| {
-                for (id, target, rule, text, error) in &unreadable {
+                for (target, rule, text, error) in &unreadable.parked {
                     dead_letter(connection, target, rule, text, error)?;
+                }
+                for id in &unreadable.rows {
                     remove_delivery(connection, *id)?;
+                }
+                for id in &unreadable.batches {
+                    remove_batch(connection, *id)?;
                 }
                 Ok::<_, rusqlite::Error>(())
             })?;
@@ -128,6 +152,56 @@ impl LocalBus {
         }
         self.queue.push(queued);
         Ok(())
+    }
+
+    /// Queues the deliveries of a stored batch; what cannot be read is
+    /// parked, and a batch none of whose deliveries can be read goes.
+    fn requeue_batch(&self, id: i64, body: &str, queued: &mut Vec<Delivery>, unreadable: &mut Unreadable) {
+        let batch: StoredBatch = match serde_json::from_str(body) {
+            Ok(batch) => batch,
+            Err(error) => {
+                unreadable.parked.push((
+                    String::new(),
+                    String::new(),
+                    body.to_owned(),
+                    format!("the stored batch is not readable: {error}"),
+                ));
+                unreadable.batches.push(id);
+                return;
+            }
+        };
+        let events: Vec<Result<Event, String>> =
+            batch.events.iter().map(|event| serde_json::from_value(event.clone()).map(Arc::new).map_err(|e| e.to_string())).collect();
+        let mut readable = Vec::new();
+        for delivery in batch.deliveries {
+            match events.get(delivery.event) {
+                Some(Ok(event)) => readable.push((delivery, event.clone())),
+                found => {
+                    let text = batch.events.get(delivery.event).map(Value::to_string).unwrap_or_default();
+                    let error = match found {
+                        Some(Err(error)) => format!("the stored event is not readable: {error}"),
+                        _ => format!("the stored batch has no event {}", delivery.event),
+                    };
+                    unreadable.parked.push((delivery.target, delivery.rule, text, error));
+                }
+            }
+        }
+        if readable.is_empty() {
+            unreadable.batches.push(id);
+            return;
+        }
+        let stored = Batch::new(id, readable.len());
+        let first = self.next_id.fetch_add(readable.len() as i64, Ordering::Relaxed);
+        queued.extend(readable.into_iter().zip(first..).map(|((delivery, event), delivery_id)| Delivery {
+            id: delivery_id,
+            stored: Stored::Batch(stored.clone()),
+            target: delivery.target.into(),
+            rule: delivery.rule.into(),
+            event,
+            attempts: 0,
+            max_retries: delivery.max_retries,
+            due_at: 0,
+        }));
     }
 
     /// The functions whose rules match `event`, as EventBridge would pick them.
@@ -158,6 +232,57 @@ struct Row {
     text: Arc<str>,
     event: Event,
     max_retries: u32,
+}
+
+/// A stored batch: each event once, and the deliveries that point at them.
+#[derive(Deserialize)]
+struct StoredBatch {
+    events: Vec<Value>,
+    deliveries: Vec<StoredDelivery>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredDelivery {
+    /// Its event's index in `events`.
+    event: usize,
+    target: String,
+    rule: String,
+    max_retries: u32,
+}
+
+/// The JSON of a `StoredBatch`, built from the texts the rows share: an
+/// event matched by several rules is written once.
+fn batch_body(rows: &[Row]) -> String {
+    let mut events: Vec<&Arc<str>> = Vec::new();
+    let mut deliveries = String::new();
+    for row in rows {
+        let event = match events.iter().position(|text| Arc::ptr_eq(text, &row.text)) {
+            Some(index) => index,
+            None => {
+                events.push(&row.text);
+                events.len() - 1
+            }
+        };
+        if !deliveries.is_empty() {
+            deliveries.push(',');
+        }
+        let delivery = json!({ "event": event, "target": &*row.target, "rule": &*row.rule, "maxRetries": row.max_retries });
+        deliveries.push_str(&delivery.to_string());
+    }
+    let events: Vec<&str> = events.iter().map(|text| &***text).collect();
+    format!(r#"{{"events":[{}],"deliveries":[{deliveries}]}}"#, events.join(","))
+}
+
+/// What a restart found it cannot deliver: parked as dead letters
+/// (target, rule, event, error), and the rows to remove with them. A batch
+/// some of whose deliveries can be read stays until those are done; were
+/// the runner to stop before, the others would be parked once more.
+#[derive(Default)]
+struct Unreadable {
+    parked: Vec<(String, String, String, String)>,
+    rows: Vec<i64>,
+    batches: Vec<i64>,
 }
 
 #[async_trait]
@@ -211,26 +336,23 @@ impl LocalBus {
             .collect())
     }
 
-    /// Stores the deliveries and removes the dead letters they replace, in
-    /// one transaction: a crash leaves either both or neither. They are
-    /// queued at once, not after the commit: a delivery handled before its
-    /// row is stored is deleted after it (the writer keeps the order of
-    /// writes), and if the commit fails, PutEvents fails and the sender
-    /// sends again; the consumers take repeats. That keeps a group commit
-    /// off every hop between a command and the policies it sets off.
+    /// Stores the deliveries, in one row, and removes the dead letters they
+    /// replace, in one transaction: a crash leaves either both or neither.
+    /// They are queued at once, not after the commit: a delivery handled
+    /// before its row is stored is recorded after it (the writer keeps the
+    /// order of writes), and if the commit fails, PutEvents fails and the
+    /// sender sends again; the consumers take repeats. That keeps a group
+    /// commit off every hop between a command and the policies it sets off.
     async fn store(&self, rows: Vec<Row>, redriven: Vec<i64>) -> rusqlite::Result<()> {
+        if rows.is_empty() && redriven.is_empty() {
+            return Ok(());
+        }
         let now = Utc::now().timestamp_millis();
-        let first = self.next_id.fetch_add(rows.len() as i64, Ordering::Relaxed);
-        let stored: Vec<_> = rows
-            .iter()
-            .zip(first..)
-            .map(|(row, id)| (id, row.target.clone(), row.rule.clone(), row.text.clone(), row.max_retries))
-            .collect();
+        let batch = self.next_id.fetch_add(1 + rows.len() as i64, Ordering::Relaxed);
+        let body = (!rows.is_empty()).then(|| batch_body(&rows));
         let written = self.database.write(move |connection| {
-            let mut insert = connection
-                .prepare_cached("INSERT INTO deliveries (id, target, rule, event, max_retries, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-            for (id, target, rule, text, max_retries) in &stored {
-                insert.execute(params![id, &**target, &**rule, &**text, max_retries, now])?;
+            if let Some(body) = &body {
+                connection.prepare_cached("INSERT INTO put_batches (id, body) VALUES (?1, ?2)")?.execute(params![batch, body])?;
             }
             let mut delete = connection.prepare_cached("DELETE FROM dead_letters WHERE id = ?1")?;
             for id in &redriven {
@@ -238,8 +360,10 @@ impl LocalBus {
             }
             Ok::<_, rusqlite::Error>(())
         });
-        self.queue.push(rows.into_iter().zip(first..).map(|(row, id)| Delivery {
+        let stored = Batch::new(batch, rows.len());
+        self.queue.push(rows.into_iter().zip(batch + 1..).map(|(row, id)| Delivery {
             id,
+            stored: Stored::Batch(stored.clone()),
             target: row.target,
             rule: row.rule,
             event: row.event,
@@ -395,6 +519,61 @@ pub fn write_cursor(database: &Database, name: &str, position: i64) -> impl Futu
     })
 }
 
+/// A stored batch whose deliveries are all done with.
+pub fn remove_batch(connection: &Connection, id: i64) -> rusqlite::Result<()> {
+    connection.prepare_cached("DELETE FROM put_batches WHERE id = ?1")?.execute(params![id])?;
+    Ok(())
+}
+
+/// A failed delivery of a batch, stored alone to wait for its retry.
+pub fn store_alone(connection: &Connection, delivery: &Delivery, error: &str) -> rusqlite::Result<()> {
+    let event = serde_json::to_string(&*delivery.event).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    connection
+        .prepare_cached(
+            "INSERT INTO deliveries (id, target, rule, event, attempts, max_retries, due_at, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            delivery.id,
+            &*delivery.target,
+            &*delivery.rule,
+            event,
+            delivery.attempts,
+            delivery.max_retries,
+            delivery.due_at,
+            error
+        ])?;
+    Ok(())
+}
+
+/// Every stored delivery not done yet, as (target, EventBridge event), in
+/// the order stored: batched ones first, then those waiting for a retry.
+pub fn stored_deliveries(database: &Database) -> rusqlite::Result<Vec<(String, Value)>> {
+    let (batches, alone): (Vec<String>, Vec<(String, String)>) = database.read(|connection| {
+        let batches = connection
+            .prepare("SELECT body FROM put_batches ORDER BY id")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let alone = connection
+            .prepare("SELECT target, event FROM deliveries ORDER BY id")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok::<_, rusqlite::Error>((batches, alone))
+    })?;
+    let unreadable = |error: serde_json::Error| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error));
+    let mut stored = Vec::new();
+    for body in batches {
+        let batch: StoredBatch = serde_json::from_str(&body).map_err(unreadable)?;
+        for delivery in batch.deliveries {
+            stored.push((delivery.target, batch.events.get(delivery.event).cloned().unwrap_or(Value::Null)));
+        }
+    }
+    for (target, event) in alone {
+        stored.push((target, serde_json::from_str(&event).map_err(unreadable)?));
+    }
+    Ok(stored)
+}
+
 /// A stored delivery that is done with: handled, or parked as a dead letter.
 pub fn remove_delivery(connection: &Connection, id: i64) -> rusqlite::Result<()> {
     connection.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?.execute(params![id])?;
@@ -445,6 +624,7 @@ pub fn is_settled(database: &Database) -> rusqlite::Result<bool> {
     database.read(|connection| {
         connection.query_row(
             "SELECT (SELECT COUNT(*) FROM deliveries) = 0
+                AND (SELECT COUNT(*) FROM put_batches) = 0
                 AND COALESCE((SELECT MIN(position) FROM cursors WHERE name LIKE 'stream:%'), 0)
                     >= COALESCE((SELECT MAX(position) FROM events), 0)",
             [],

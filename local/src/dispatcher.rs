@@ -2,13 +2,12 @@
 //! in no guaranteed order (as EventBridge does), retrying failures with
 //! exponential backoff and dead-lettering what keeps failing.
 
-use crate::bus::{dead_letter, remove_delivery};
-use crate::queue::{Delivery, Queue};
+use crate::bus::{dead_letter, remove_batch, remove_delivery, store_alone};
+use crate::queue::{Delivery, Queue, Stored};
 use chrono::Utc;
 use functions::Deps;
 use functions::embedded::Database;
 use functions::registry::{self, EventHandler, Handler};
-use rusqlite::params;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,10 +96,12 @@ impl Dispatcher {
     }
 }
 
-/// Records outcomes as they come, in batches: a handled delivery is deleted,
-/// a failed one is due again after its backoff, one out of retries becomes
-/// a dead letter. A crash before a handled delivery is deleted delivers it
-/// again after the restart; the consumers are idempotent.
+/// Records outcomes as they come, several in one write: a handled delivery
+/// is done with (its batch's row goes with the batch's last delivery; a row
+/// of its own goes at once), a failed one is stored alone, due again after
+/// its backoff, and one out of retries becomes a dead letter. A crash before
+/// a handled delivery's row is removed delivers it again after the restart;
+/// the consumers are idempotent.
 async fn settle(database: Arc<Database>, queue: Arc<Queue>, mut outcomes: mpsc::UnboundedReceiver<Outcome>) {
     while let Some(first) = outcomes.recv().await {
         let mut batch = vec![first];
@@ -114,37 +115,39 @@ async fn settle(database: Arc<Database>, queue: Arc<Queue>, mut outcomes: mpsc::
         let mut changes = Vec::with_capacity(batch.len());
         let mut again = Vec::new();
         for (delivery, outcome) in batch {
-            changes.push(match outcome {
-                Ok(()) => Change::Done(delivery.id),
+            // Whatever the outcome, this delivery no longer needs its batch's row.
+            match &delivery.stored {
+                Stored::Batch(stored) if stored.finish() => changes.push(Change::BatchDone(stored.id)),
+                Stored::Batch(_) => {}
+                Stored::Alone => changes.push(Change::Done(delivery.id)),
+            }
+            match outcome {
+                Ok(()) => {}
                 Err(error) if delivery.attempts >= delivery.max_retries => {
                     tracing::error!(target = &*delivery.target, rule = &*delivery.rule, %error, "retries spent: dead-lettered");
                     let event = serde_json::to_string(&*delivery.event).unwrap_or_default();
-                    Change::Spent { id: delivery.id, target: delivery.target.to_string(), rule: delivery.rule.to_string(), event, error }
+                    changes.push(Change::Spent { target: delivery.target.to_string(), rule: delivery.rule.to_string(), event, error });
                 }
                 Err(error) => {
                     let attempts = delivery.attempts + 1;
                     let backoff = Duration::from_millis(50u64.saturating_mul(1 << attempts.min(16))).min(MAX_BACKOFF);
                     let due_at = now + backoff.as_millis() as i64;
                     tracing::warn!(target = &*delivery.target, attempts, %error, "delivery failed; will retry");
-                    again.push(Delivery { attempts, due_at, ..delivery.clone() });
-                    Change::Retry { id: delivery.id, attempts, due_at, error }
+                    let retry = Delivery { attempts, due_at, stored: Stored::Alone, ..delivery };
+                    changes.push(Change::Retry(retry.clone(), error));
+                    again.push(retry);
                 }
-            });
+            }
         }
         let recorded = database
             .write(move |connection| {
                 for change in &changes {
                     match change {
+                        Change::BatchDone(id) => remove_batch(connection, *id)?,
                         Change::Done(id) => remove_delivery(connection, *id)?,
-                        Change::Spent { id, target, rule, event, error } => {
-                            dead_letter(connection, target, rule, event, error)?;
-                            remove_delivery(connection, *id)?
-                        }
-                        Change::Retry { id, attempts, due_at, error } => {
-                            connection
-                                .prepare_cached("UPDATE deliveries SET attempts = ?2, due_at = ?3, last_error = ?4 WHERE id = ?1")?
-                                .execute(params![id, attempts, due_at, error])?;
-                        }
+                        Change::Spent { target, rule, event, error } => dead_letter(connection, target, rule, event, error)?,
+                        // Its old row, if it had one alone, is removed above.
+                        Change::Retry(delivery, error) => store_alone(connection, delivery, error)?,
                     }
                 }
                 Ok::<_, rusqlite::Error>(())
@@ -159,8 +162,99 @@ async fn settle(database: Arc<Database>, queue: Arc<Queue>, mut outcomes: mpsc::
     }
 }
 
+/// What one outcome changes in the stored deliveries.
 enum Change {
+    /// The last delivery of a batch is done with.
+    BatchDone(i64),
+    /// A delivery stored alone is done with.
     Done(i64),
-    Spent { id: i64, target: String, rule: String, event: String, error: String },
-    Retry { id: i64, attempts: u32, due_at: i64, error: String },
+    Spent {
+        target: String,
+        rule: String,
+        event: String,
+        error: String,
+    },
+    /// Failed: stored alone, with its attempts and when it is due again.
+    Retry(Delivery, String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{LocalBus, stored_deliveries};
+    use crate::template::Wiring;
+    use functions::ports::{BusEntry, EventBus};
+
+    /// Two functions whose rules match the same events.
+    fn wiring() -> Wiring {
+        let function = |name: &str| {
+            format!(
+                "
+  {name}Function:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: bootstrap
+    Properties:
+      Environment:
+        Variables:
+          FUNCTION: {name}
+      Events:
+        Orders:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              source: [food-delivery.test]
+"
+            )
+        };
+        let template = format!("Resources:{}{}", function("first"), function("second"));
+        Wiring::parse(&template).expect("the test template parses")
+    }
+
+    /// Records `outcomes` as the dispatcher does, and waits until they are.
+    async fn record(database: &Arc<Database>, queue: &Arc<Queue>, outcomes: Vec<Outcome>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        for outcome in outcomes {
+            sender.send(outcome).expect("the settler listens");
+        }
+        drop(sender);
+        settle(database.clone(), queue.clone(), receiver).await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_stays_stored_until_its_last_delivery_is_done_with_and_a_failed_one_is_stored_alone() {
+        let database = Database::temporary().expect("a temporary database");
+        let bus = LocalBus::new(database.clone(), &wiring()).expect("the bus starts");
+        let entry =
+            BusEntry { source: "food-delivery.test".into(), detail_type: "OrderPlaced".into(), detail: r#"{"orderId":"o1"}"#.into() };
+        let outcome = bus.put_events(&[entry]).await.expect("the entry is taken");
+        assert!(outcome.failed.is_empty());
+        let queue = bus.queue();
+        let mut due = queue.take_due(i64::MAX, 10);
+        let targets: Vec<&str> = due.iter().map(|d| &*d.target).collect();
+        assert_eq!(targets, ["first", "second"], "one delivery per matching rule");
+        let stored = |database: &Arc<Database>| {
+            stored_deliveries(database).expect("the stored deliveries read").into_iter().map(|(target, _)| target).collect::<Vec<_>>()
+        };
+
+        let second = due.pop().expect("two deliveries");
+        let first = due.pop().expect("two deliveries");
+        record(&database, &queue, vec![(first, Ok(()))]).await;
+        assert_eq!(stored(&database), ["first", "second"], "the batch stays while one of its deliveries is not done");
+        assert!(!crate::bus::is_settled(&database).expect("it reads"), "nor is the bus settled");
+
+        record(&database, &queue, vec![(second, Err("the function failed".into()))]).await;
+        assert_eq!(stored(&database), ["second"], "the batch is gone; the failed delivery is stored alone");
+        let retry = queue.take_due(i64::MAX, 10);
+        assert_eq!(retry.iter().map(|d| (&*d.target, d.attempts)).collect::<Vec<_>>(), [("second", 1)], "and due again");
+
+        let reopened = LocalBus::new(database.clone(), &wiring()).expect("a new bus starts on what is stored");
+        let requeued = reopened.queue().take_due(i64::MAX, 10);
+        assert_eq!(requeued.iter().map(|d| (&*d.target, d.attempts)).collect::<Vec<_>>(), [("second", 1)], "after a restart too");
+
+        record(&database, &queue, retry.into_iter().map(|d| (d, Ok(()))).collect()).await;
+        assert!(stored(&database).is_empty(), "done with: nothing is stored any more");
+        assert!(crate::bus::is_settled(&database).expect("it reads"));
+    }
 }

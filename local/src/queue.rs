@@ -8,6 +8,7 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
@@ -17,8 +18,10 @@ pub type Event = Arc<EventBridgeEvent<Value>>;
 
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    /// The row in `deliveries`.
+    /// Unique among the deliveries of a run; the row's id in `deliveries`
+    /// once it is stored alone.
     pub id: i64,
+    pub stored: Stored,
     pub target: Arc<str>,
     pub rule: Arc<str>,
     pub event: Event,
@@ -27,6 +30,36 @@ pub struct Delivery {
     pub max_retries: u32,
     /// Unix milliseconds.
     pub due_at: i64,
+}
+
+/// Where a delivery's durable copy is.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// In the row of the PutEvents call that made it, beside the other
+    /// deliveries of that call: one row per call, not one per delivery.
+    Batch(Arc<Batch>),
+    /// In a row of its own in `deliveries`: one that failed and waits for
+    /// its retry.
+    Alone,
+}
+
+/// The stored row of one PutEvents call, and how many of its deliveries
+/// are not done yet: the row goes with the last of them.
+#[derive(Debug)]
+pub struct Batch {
+    pub id: i64,
+    remaining: AtomicUsize,
+}
+
+impl Batch {
+    pub fn new(id: i64, deliveries: usize) -> Arc<Batch> {
+        Arc::new(Batch { id, remaining: AtomicUsize::new(deliveries) })
+    }
+
+    /// One of its deliveries is done with; true for the last.
+    pub fn finish(&self) -> bool {
+        self.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+    }
 }
 
 #[derive(Default)]
@@ -92,6 +125,7 @@ mod tests {
     fn delivery(id: i64, due_at: i64) -> Delivery {
         Delivery {
             id,
+            stored: Stored::Alone,
             target: "notify-customer".into(),
             rule: "Notify".into(),
             event: Arc::new(EventBridgeEvent::default()),
@@ -112,5 +146,12 @@ mod tests {
         assert_eq!(queue.next_due(), Some(50));
         assert_eq!(ids(queue.take_due(i64::MAX, 10)), vec![4]);
         assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn a_batch_is_done_with_its_last_delivery_and_only_then() {
+        let batch = Batch::new(7, 3);
+        let finished: Vec<bool> = (0..3).map(|_| batch.finish()).collect();
+        assert_eq!(finished, [false, false, true]);
     }
 }

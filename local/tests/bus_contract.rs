@@ -2,7 +2,7 @@
 //! (`ports::contract::event_bus`): wired from a small template whose one rule
 //! routes the contract's source prefix to a function, and observed through the
 //! deliveries the bus stores for that function (no dispatcher runs, so they
-//! stay in the table).
+//! stay stored).
 
 use async_trait::async_trait;
 use functions::contract::{self, BUS_SOURCE_PREFIX, BusDelivery};
@@ -51,19 +51,8 @@ fn local_bus() -> (LocalBus, Arc<Database>) {
 fn deliveries(database: &Arc<Database>) -> impl Fn() -> BoxFuture<'static, Vec<BusDelivery>> + use<> {
     let database = database.clone();
     move || -> BoxFuture<'static, Vec<BusDelivery>> {
-        let events: Vec<String> = database
-            .read(|connection| {
-                connection
-                    .prepare("SELECT event FROM deliveries WHERE target = ?1 ORDER BY id")?
-                    .query_map([SINK], |row| row.get(0))?
-                    .collect()
-            })
-            .expect("the deliveries table reads");
-        let received = events
-            .iter()
-            .map(|event| serde_json::from_str::<Value>(event).expect("a stored delivery is JSON"))
-            .filter_map(|event| BusDelivery::from_event(&event))
-            .collect();
+        let stored = local::bus::stored_deliveries(&database).expect("the stored deliveries read");
+        let received = stored.iter().filter(|(target, _)| target == SINK).filter_map(|(_, event)| BusDelivery::from_event(event)).collect();
         Box::pin(async move { received })
     }
 }
@@ -157,6 +146,6 @@ async fn a_new_bus_queues_what_the_last_run_left_and_parks_what_it_cannot_read()
     let letters = local::bus::dead_letters(&database).expect("the dead letters read");
     assert_eq!(letters.len(), 1, "the unreadable delivery is parked: {letters:?}");
     assert!(letters[0].error.contains("not readable"), "{}", letters[0].error);
-    let left: i64 = database.read(|c| c.query_row("SELECT COUNT(*) FROM deliveries", [], |row| row.get(0))).expect("the table reads");
-    assert_eq!(left, 3, "the parked delivery left the table; the others wait there until handled");
+    let left = local::bus::stored_deliveries(&database).expect("the stored deliveries read");
+    assert_eq!(left.len(), 3, "the parked delivery left the table; the others wait there until handled");
 }
