@@ -906,7 +906,8 @@ impl World {
                 let doc = self.deps.views.get(view, key).await.expect("the view store reads");
                 let doc = doc.unwrap_or_else(|| panic!("no {view} document {key}"));
                 assert_eq!(doc.partition, partition, "the partition of {view}/{key}");
-                contains(&doc.body, &expected(fields), &format!("{view}/{key}"));
+                let body: Value = serde_json::from_str(doc.body.get()).expect("a stored body is JSON");
+                contains(&body, &expected(fields), &format!("{view}/{key}"));
             }
             Notified(customer, fields) => {
                 let sent = self.database.notifications(customer).expect("the notifications read");

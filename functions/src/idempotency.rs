@@ -162,7 +162,7 @@ struct Slot {
 
 impl Slot {
     fn doc(&self, record: &Record) -> Result<ViewDoc, Problem> {
-        let body = serde_json::to_value(record).map_err(|error| Problem::new(500, format!("idempotency record: {error}")))?;
+        let body = serde_json::value::to_raw_value(record).map_err(|error| Problem::new(500, format!("idempotency record: {error}")))?;
         Ok(ViewDoc { key: self.key.clone(), partition: self.partition.clone(), revision: 0, body })
     }
 }
@@ -221,7 +221,7 @@ async fn claim(deps: &Deps, slot: &Slot, fingerprint: &str) -> Result<Claim, Pro
         };
         let (expected, record) = match deps.views.get(VIEW, &slot.key).await? {
             None => (0, fresh(new_seed())),
-            Some(doc) => match serde_json::from_value::<Record>(doc.body) {
+            Some(doc) => match serde_json::from_str::<Record>(doc.body.get()) {
                 Err(error) => {
                     tracing::error!(%error, "an idempotency record does not decode; starting it afresh");
                     (doc.revision, fresh(new_seed()))

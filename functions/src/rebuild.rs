@@ -25,6 +25,7 @@ use domain::projection::store_queue::StoreQueueProjection;
 use domain::{DecodeError, Envelope, Event};
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
@@ -114,7 +115,7 @@ pub async fn rebuild(deps: &Deps, views: &[String]) -> Result<Report, RebuildErr
 trait Fold: Send + Sync {
     fn name(&self) -> &'static str;
     fn add(&mut self, envelope: &Envelope, event: &Event);
-    fn documents(&self) -> Result<Vec<(String, String, Value)>, ViewError>;
+    fn documents(&self) -> Result<Vec<(String, String, Box<RawValue>)>, ViewError>;
 }
 
 /// By key: the partition of the last event that located it, and the view.
@@ -135,11 +136,11 @@ where
         *view = P::apply(std::mem::take(view), envelope, event);
     }
 
-    fn documents(&self) -> Result<Vec<(String, String, Value)>, ViewError> {
+    fn documents(&self) -> Result<Vec<(String, String, Box<RawValue>)>, ViewError> {
         self.0
             .iter()
             .map(|(key, (partition, view))| {
-                let body = serde_json::to_value(view).map_err(|e| ViewError::Corrupt(format!("{}/{key}: {e}", P::NAME)))?;
+                let body = serde_json::value::to_raw_value(view).map_err(|e| ViewError::Corrupt(format!("{}/{key}: {e}", P::NAME)))?;
                 Ok((key.clone(), partition.clone(), body))
             })
             .collect()
@@ -161,7 +162,7 @@ fn fold_of(name: &str) -> Result<Box<dyn Fold>, RebuildError> {
 async fn write(
     views: &Arc<dyn ViewStore>,
     view: &'static str,
-    documents: Vec<(String, String, Value)>,
+    documents: Vec<(String, String, Box<RawValue>)>,
     retries: u32,
 ) -> Result<usize, ViewError> {
     let (mut writers, mut rewritten) = (JoinSet::new(), 0);
@@ -188,11 +189,12 @@ fn finished(done: Option<Result<Result<bool, ViewError>, tokio::task::JoinError>
 
 /// Replaces the stored document with `doc` unless it already says the same;
 /// true if it wrote. The stored body is compared as JSON, so one that no
-/// longer decodes as the view is replaced like any other wrong one.
+/// longer decodes as the view is replaced like any other wrong one, and one
+/// formatted differently is not.
 async fn overwrite(views: &dyn ViewStore, view: &str, mut doc: ViewDoc, retries: u32) -> Result<bool, ViewError> {
     for _ in 0..=retries {
         let revision = match views.get(view, &doc.key).await? {
-            Some(stored) if stored.body == doc.body && stored.partition == doc.partition => return Ok(false),
+            Some(stored) if stored.partition == doc.partition && same_json(&stored.body, &doc.body) => return Ok(false),
             Some(stored) => stored.revision,
             None => 0,
         };
@@ -204,4 +206,10 @@ async fn overwrite(views: &dyn ViewStore, view: &str, mut doc: ViewDoc, retries:
         }
     }
     Err(ViewError::Conflict(format!("{view}/{} kept changing during the rebuild", doc.key)))
+}
+
+/// Whether two bodies are the same JSON: the same text, or the same values.
+fn same_json(a: &RawValue, b: &RawValue) -> bool {
+    let value = |body: &RawValue| serde_json::from_str::<Value>(body.get());
+    a.get() == b.get() || matches!((value(a), value(b)), (Ok(a), Ok(b)) if a == b)
 }

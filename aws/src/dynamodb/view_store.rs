@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ports::{ViewDoc, ViewError, ViewStore};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 
 /// The GSI that finds a view's documents by partition, in key order.
@@ -42,6 +43,22 @@ fn scoped(view: &str, name: &str) -> String {
     format!("{view}#{name}")
 }
 
+/// The body's top-level `expiresAt` if it is an `i64`, read without building
+/// the body; `None` for any other body.
+fn expires_at(body: &RawValue) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Expiring {
+        #[serde(rename = "expiresAt")]
+        expires_at: Option<i64>,
+    }
+    // A struct decodes from an array too, but only an object has fields.
+    let text = body.get();
+    if !text.starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Expiring>(text).ok()?.expires_at
+}
+
 impl DynamoViewStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoViewStore { client, table: table.into() }
@@ -58,7 +75,7 @@ impl DynamoViewStore {
             .strip_prefix(&scoped(view, ""))
             .ok_or_else(|| corrupt(format!("{} has partition {} of another view", item.pk, item.gsi1pk)))?
             .to_owned();
-        let body = serde_json::from_str(&item.body).map_err(|error| corrupt(format!("body of {}: {error}", item.pk)))?;
+        let body = RawValue::from_string(item.body).map_err(|error| corrupt(format!("body of {}: {error}", item.pk)))?;
         Ok(ViewDoc { key: item.gsi1sk, partition, revision: item.revision, body })
     }
 
@@ -89,8 +106,8 @@ impl ViewStore for DynamoViewStore {
             gsi1pk: scoped(view, &doc.partition),
             gsi1sk: doc.key.clone(),
             revision: expected_revision + 1,
-            body: doc.body.to_string(),
-            expires_at: doc.body.get(EXPIRES_AT).and_then(serde_json::Value::as_i64),
+            body: doc.body.get().to_owned(),
+            expires_at: expires_at(&doc.body),
         };
         let item = serde_dynamo::to_item(item).map_err(|error| self.unavailable("encode for", view, error.to_string()))?;
         let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
@@ -139,5 +156,33 @@ impl ViewStore for DynamoViewStore {
         // sorting again keeps the port's promise whatever the pages did.
         docs.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(docs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Only an `i64` at the top level of an object is a TTL.
+    #[test]
+    fn expires_at_is_a_top_level_whole_number_or_nothing() {
+        let cases = [
+            (json!({ "state": "done", "expiresAt": 1_700_000_000 }), Some(1_700_000_000)),
+            (json!({ "expiresAt": -5 }), Some(-5)),
+            (json!({ "state": "done" }), None),
+            (json!({ "expiresAt": null }), None),
+            (json!({ "expiresAt": "tomorrow" }), None),
+            (json!({ "expiresAt": 1.5 }), None),
+            (json!({ "expiresAt": u64::MAX }), None),
+            (json!({ "nested": { "expiresAt": 7 } }), None),
+            (json!([1_700_000_000]), None),
+            (json!(7), None),
+            (json!(null), None),
+        ];
+        for (body, expected) in cases {
+            let raw = serde_json::value::to_raw_value(&body).unwrap();
+            assert_eq!(expires_at(&raw), expected, "{body}");
+        }
     }
 }

@@ -2,6 +2,7 @@ use super::Database;
 use crate::ports::{ViewDoc, ViewError, ViewStore};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
+use serde_json::value::RawValue;
 
 #[async_trait]
 impl ViewStore for Database {
@@ -20,7 +21,7 @@ impl ViewStore for Database {
     }
 
     async fn put(&self, view: &str, doc: &ViewDoc, expected_revision: u64) -> Result<(), ViewError> {
-        let body = doc.body.to_string();
+        let body = doc.body.get().to_owned();
         let (name, key, partition) = (view.to_owned(), doc.key.clone(), doc.partition.clone());
         let written = self
             .write_statement(move |connection| {
@@ -80,8 +81,9 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
+/// The stored text is checked to be JSON, not decoded.
 fn into_doc((key, partition, revision, body): Row) -> Result<ViewDoc, ViewError> {
-    let body = serde_json::from_str(&body).map_err(|e| ViewError::Corrupt(e.to_string()))?;
+    let body = RawValue::from_string(body).map_err(|e| ViewError::Corrupt(e.to_string()))?;
     Ok(ViewDoc { key, partition, revision: revision as u64, body })
 }
 

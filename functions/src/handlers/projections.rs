@@ -41,14 +41,14 @@ pub async fn apply<P: Projection>(deps: &Deps, envelope: &Envelope, event: &Even
     for _ in 0..=deps.settings.conflict_retries {
         let stored = deps.views.get(P::NAME, &key.key).await?;
         let (revision, view) = match stored {
-            Some(doc) => (doc.revision, serde_json::from_value(doc.body).map_err(|e| ViewError::Corrupt(e.to_string()))?),
+            Some(doc) => (doc.revision, serde_json::from_str(doc.body.get()).map_err(|e| ViewError::Corrupt(e.to_string()))?),
             None => (0, P::View::default()),
         };
         let next = P::apply(view.clone(), envelope, event);
         if revision > 0 && next == view {
             return Ok(());
         }
-        let body = serde_json::to_value(&next).map_err(|e| ViewError::Corrupt(e.to_string()))?;
+        let body = serde_json::value::to_raw_value(&next).map_err(|e| ViewError::Corrupt(e.to_string()))?;
         let doc = ViewDoc { key: key.key.clone(), partition: key.partition.clone(), revision: revision + 1, body };
         match deps.views.put(P::NAME, &doc, revision).await {
             Ok(()) => return Ok(()),

@@ -5,7 +5,7 @@ use super::catalog::MenuEntry;
 use super::owned_store;
 use crate::deps::Deps;
 use crate::http::{self, Caller, Problem, Request, Response, Role};
-use crate::ports::{ViewError, ViewStore};
+use crate::ports::{ViewDoc, ViewError, ViewStore};
 use domain::catalog::MAX_REGION_LEN;
 use domain::projection::Projection;
 use domain::projection::catalog::{CatalogProjection, StoreListing};
@@ -33,15 +33,15 @@ pub async fn queries(deps: &Deps, request: Request) -> Result<Response, Problem>
 }
 
 async fn get<V: DeserializeOwned>(views: &dyn ViewStore, view: &str, key: &str) -> Result<Option<V>, ViewError> {
-    views.get(view, key).await?.map(|doc| parse(doc.body)).transpose()
+    views.get(view, key).await?.map(|doc| parse(&doc)).transpose()
 }
 
 async fn all<V: DeserializeOwned>(views: &dyn ViewStore, view: &str, partition: &str) -> Result<Vec<V>, ViewError> {
-    views.query(view, partition).await?.into_iter().map(|doc| parse(doc.body)).collect()
+    views.query(view, partition).await?.iter().map(parse).collect()
 }
 
-fn parse<V: DeserializeOwned>(body: Value) -> Result<V, ViewError> {
-    serde_json::from_value(body).map_err(|e| ViewError::Corrupt(e.to_string()))
+fn parse<V: DeserializeOwned>(doc: &ViewDoc) -> Result<V, ViewError> {
+    serde_json::from_str(doc.body.get()).map_err(|e| ViewError::Corrupt(e.to_string()))
 }
 
 fn required<'a>(request: &'a Request, name: &str) -> Result<&'a str, Problem> {

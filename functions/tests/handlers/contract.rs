@@ -1,11 +1,12 @@
 //! The embedded adapters against the port contract suite (`functions::contract`),
 //! on a temporary database and on a file that is closed and opened again.
 
+use crate::support::body;
 use domain::notification::Notification;
 use functions::command::load;
 use functions::contract::{self, TestTokens};
 use functions::embedded::{Database, SimulatedProcessor};
-use functions::ports::{AppendStream, EventStore, Notifier, Sent, ViewDoc, ViewStore};
+use functions::ports::{AppendStream, EventStore, Notifier, Sent, ViewDoc, ViewError, ViewStore};
 use functions::registry::BoxFuture;
 use serde_json::json;
 use std::sync::Arc;
@@ -143,7 +144,7 @@ async fn file_database_keeps_everything_across_close_and_reopen() {
     };
     let envelope = domain::Envelope::wrap::<domain::ordering::Order>("order-1", 2, &accepted, &meta);
     let notification = domain::notification::for_order_event(&envelope, &accepted);
-    let view = ViewDoc { key: "store-1".into(), partition: "north".into(), revision: 1, body: json!({ "name": "Noodle Bar" }) };
+    let view = ViewDoc { key: "store-1".into(), partition: "north".into(), revision: 1, body: body(json!({ "name": "Noodle Bar" })) };
     {
         let database = Database::open(&path).expect("a file database opens");
         // Versions 1..=10 with a snapshot at 10, then 11..=12 as a tail.
@@ -167,6 +168,19 @@ async fn file_database_keeps_everything_across_close_and_reopen() {
     assert_eq!(reopened.get("catalog", "store-1").await.unwrap(), Some(view), "the view survives a reopen");
     assert_eq!(reopened.notifications("customer-1").unwrap(), vec![notification.clone()], "sent notifications survive");
     assert_eq!(reopened.notify(&notification).await.unwrap(), Sent::Duplicate, "a reopened database still knows what it sent");
+}
+
+/// A stored view body that is not JSON is `Corrupt`, by get and by query.
+#[tokio::test]
+async fn a_stored_body_that_is_not_json_is_corrupt() {
+    let database = temporary();
+    database
+        .write_blocking(|c| {
+            c.execute("INSERT INTO views (view, key, partition, revision, body) VALUES ('v', 'k', 'p', 1, '{not json')", [])
+        })
+        .expect("the row is written");
+    assert!(matches!(database.get("v", "k").await, Err(ViewError::Corrupt(_))), "get");
+    assert!(matches!(database.query("v", "p").await, Err(ViewError::Corrupt(_))), "query");
 }
 
 // ============================================== the suite catches broken adapters

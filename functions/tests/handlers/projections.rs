@@ -67,7 +67,7 @@ async fn documents(world: &World, history: &History) -> Vec<(String, String, Opt
     for (_, view) in PROJECTIONS {
         for key in &keys {
             let doc = world.deps.views.get(view, key).await.unwrap();
-            documents.push((view.to_string(), key.clone(), doc.map(|d| (d.partition, d.body))));
+            documents.push((view.to_string(), key.clone(), doc.map(|d| (d.partition, body_json(&d.body)))));
         }
     }
     documents

@@ -21,7 +21,7 @@ pub async fn documents(world: &World, keys: &[String]) -> Vec<(String, String, O
     for view in VIEWS {
         for key in keys {
             let doc = world.deps.views.get(view, key).await.expect("the view store reads");
-            documents.push((view.to_owned(), key.clone(), doc.map(|d| (d.partition, d.body))));
+            documents.push((view.to_owned(), key.clone(), doc.map(|d| (d.partition, body_json(&d.body)))));
         }
     }
     documents

@@ -16,6 +16,7 @@ use functions::ports::{BusEntry, BusError, ChargeReceipt, ChargeRequest, EventBu
 use functions::registry::{self, Handler, HandlerError};
 use functions::{Deps, item};
 use http::HeaderMap;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -748,6 +749,16 @@ pub fn order_request(customer: &str, store_id: &str, items: &[(&str, u32)], toke
 pub fn stream_batch(records: Vec<EventRecord>) -> StreamBatch {
     let records: Vec<Value> = records.iter().map(|record| serde_json::to_value(record).unwrap()).collect();
     serde_json::from_value(json!({ "Records": records })).expect("a DynamoDB Streams batch deserializes")
+}
+
+/// A view document's body with this JSON.
+pub fn body(value: Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(&value).expect("a JSON value is JSON text")
+}
+
+/// What a view document's body says.
+pub fn body_json(body: &RawValue) -> Value {
+    serde_json::from_str(body.get()).expect("a stored body is JSON")
 }
 
 /// An EventBridge event as a rule target receives it.
