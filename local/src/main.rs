@@ -1,4 +1,4 @@
-//! `cargo run --release -p local`: the whole food-delivery system on
+//! `cargo run --profile runner -p local`: the whole food-delivery system on
 //! http://127.0.0.1:3000, with its data in `.local-data/`.
 
 use anyhow::Context;

@@ -138,7 +138,7 @@ async fn run_once(binary: &std::path::Path, settings: &Settings, variant: &[&str
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let binary = runner::binary()?;
     println!(
-        "runner: {} (release build), processor latency {} ms, {} clients placing orders back to back for {} s, {} run(s) each",
+        "runner: {}, processor latency {} ms, {} clients placing orders back to back for {} s, {} run(s) each",
         binary.display(),
         settings.latency,
         settings.clients,

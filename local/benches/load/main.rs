@@ -1,8 +1,8 @@
 //! The local runner under load, over HTTP from another process's point of
-//! view: the release runner runs as a child process with fresh data for each
-//! run, and this binary plays the users.
+//! view: the runner, as users build it (`--profile runner`), runs as a child
+//! process with fresh data for each run, and this binary plays the users.
 //!
-//! `cargo build --release -p local && cargo bench -p local --bench load -- <scenario>...`
+//! `cargo build --profile runner -p local && cargo bench -p local --bench load -- <scenario>...`
 //!
 //! - `throughput`: full order lifecycles per second with N concurrent
 //!   clients, p50/p99 of each command and of a lifecycle until the status

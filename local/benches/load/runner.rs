@@ -15,14 +15,16 @@ pub struct Runner {
     data: Option<tempfile::TempDir>,
 }
 
-/// `LOAD_RUNNER`, or the release build in this workspace's target directory.
+/// `LOAD_RUNNER`, or the runner as users build it (`--profile runner`) in
+/// this workspace's target directory. Not `target/release/local`: `cargo
+/// bench` writes its own build of the package's binaries there.
 pub fn binary() -> anyhow::Result<PathBuf> {
     let path = match std::env::var_os("LOAD_RUNNER") {
         Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/local"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/runner/local"),
     };
     if !path.is_file() {
-        bail!("no runner at {}: run `cargo build --release -p local` first (or set LOAD_RUNNER)", path.display());
+        bail!("no runner at {}: run `cargo build --profile runner -p local` first (or set LOAD_RUNNER)", path.display());
     }
     Ok(path)
 }

@@ -238,7 +238,7 @@ async fn run_once(binary: &std::path::Path, clients: usize, settings: &Settings)
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let binary = runner::binary()?;
     println!(
-        "runner: {} (release build), fresh data per run; {} run(s) per client count, {} s warm-up then {} s measured; \
+        "runner: {}, fresh data per run; {} run(s) per client count, {} s warm-up then {} s measured; \
          polls every {} ms",
         binary.display(),
         settings.runs,
