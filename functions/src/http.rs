@@ -284,6 +284,9 @@ pub fn metadata(request: &Request, correlation_id: &str) -> Metadata {
 }
 
 /// A fresh identifier: a short prefix saying what it names, then a UUID.
+/// Version 7: it starts with the time, so the rows of the orders in flight
+/// sit side by side at the end of every index instead of one page each
+/// anywhere in it (on SQLite; DynamoDB hashes keys whatever they are).
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }

@@ -113,8 +113,16 @@ tokio::task_local! {
 /// An id for `prefix` that a re-run of this request under the same
 /// Idempotency-Key derives again (`{prefix}-` and 32 hex digits, like
 /// [`http::new_id`]); `None` when the request carries no key.
+/// It starts with the seed's first 12 digits (a fresh seed's time, as
+/// in a version 7 UUID), then 20 of the hash.
 pub fn derived_id(prefix: &str) -> Option<String> {
-    DERIVATION.try_with(|derivation| format!("{prefix}-{}", &hex(&sha256(&[&derivation.scope, &derivation.seed, prefix]))[..32])).ok()
+    DERIVATION
+        .try_with(|derivation| {
+            let time = derivation.seed.get(..12).unwrap_or_default();
+            let hash = hex(&sha256(&[&derivation.scope, &derivation.seed, prefix]));
+            format!("{prefix}-{time}{}", &hash[..32 - time.len()])
+        })
+        .ok()
 }
 
 /// Says the ids derived so far must not come back on a retry: a payment made
@@ -332,8 +340,9 @@ fn expiry(now_millis: i64, policy: Policy) -> i64 {
     now_millis / 1000 + policy.retention.as_secs() as i64
 }
 
+/// Time first (see [`derived_id`]).
 fn new_seed() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    uuid::Uuid::now_v7().simple().to_string()
 }
 
 fn sha256(parts: &[&str]) -> Vec<u8> {

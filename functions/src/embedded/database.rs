@@ -7,9 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 
+// Positions and seqs are rowids without AUTOINCREMENT: no row is ever
+// deleted, so the next is always the largest so far plus one, and no commit
+// writes the `sqlite_sequence` page.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    position INTEGER PRIMARY KEY,
     aggregate_type TEXT NOT NULL,
     aggregate_id TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -33,7 +36,7 @@ CREATE TABLE IF NOT EXISTS views (
 );
 CREATE INDEX IF NOT EXISTS views_by_partition ON views (view, partition, key);
 CREATE TABLE IF NOT EXISTS notifications (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     customer_id TEXT NOT NULL,
     body TEXT NOT NULL

@@ -66,6 +66,30 @@ async fn a_customer_places_an_order_and_pays_for_it() {
     assert_eq!(world.told(CUSTOMER), ["placed"], "the customer is told the order is placed");
 }
 
+/// Order ids start with the time they were made, with or without an
+/// Idempotency-Key: the embedded store keeps the orders in flight side by side
+/// in its indexes because of it.
+#[tokio::test]
+async fn order_ids_sort_in_the_order_the_orders_were_placed() {
+    let world = World::new();
+    let store_id = world.register_store(OWNER, REGION).await;
+    let mut ids = Vec::new();
+    for attempt in 0..6 {
+        let mut request = Req::post("/orders").customer(CUSTOMER).json(order_body(&store_id));
+        if attempt % 2 == 1 {
+            request = request.header("Idempotency-Key", &format!("attempt-{attempt}"));
+        }
+        let reply = world.send(request).await;
+        ids.push(reply.expect(201)["orderId"].as_str().unwrap().to_owned());
+        // Version 7 UUIDs count milliseconds.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ids, "ids in the order the orders were placed");
+    assert!(ids.iter().all(|id| id.len() == "order-".len() + 32), "{ids:?}");
+}
+
 #[tokio::test]
 async fn repeated_items_are_merged_into_one_line() {
     let world = World::new();
