@@ -115,6 +115,45 @@ pub fn cpu_of(stat: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64((ticks(11)? + ticks(12)?) as f64 / clock_ticks()?))
 }
 
+/// The whole machine's CPU time, from the first line of `/proc/stat`: where
+/// the cores went, runner and load generator or not (the kernel's network
+/// work, other processes, time the hypervisor took back).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineCpu {
+    pub busy: u64,
+    pub softirq: u64,
+    pub steal: u64,
+    pub idle: u64,
+}
+
+impl MachineCpu {
+    pub fn now() -> anyhow::Result<MachineCpu> {
+        let text = std::fs::read_to_string("/proc/stat")?;
+        let line = text.lines().next().unwrap_or_default();
+        // cpu user nice system idle iowait irq softirq steal ...
+        let ticks: Vec<u64> = line.split_whitespace().skip(1).map(|field| field.parse().unwrap_or(0)).collect();
+        if ticks.len() < 8 {
+            bail!("/proc/stat does not start with the cpu line: {line:?}");
+        }
+        Ok(MachineCpu {
+            busy: ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6],
+            softirq: ticks[6],
+            steal: ticks[7],
+            idle: ticks[3] + ticks[4],
+        })
+    }
+
+    /// Shares of the time since `earlier`: (busy, of which softirq, steal, idle).
+    pub fn shares_since(&self, earlier: &MachineCpu) -> (f64, f64, f64, f64) {
+        let busy = self.busy.saturating_sub(earlier.busy) as f64;
+        let softirq = self.softirq.saturating_sub(earlier.softirq) as f64;
+        let steal = self.steal.saturating_sub(earlier.steal) as f64;
+        let idle = self.idle.saturating_sub(earlier.idle) as f64;
+        let total = (busy + steal + idle).max(1.0);
+        (busy / total, softirq / total, steal / total, idle / total)
+    }
+}
+
 /// Clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`, 100 on Linux).
 fn clock_ticks() -> anyhow::Result<f64> {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();

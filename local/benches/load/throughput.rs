@@ -5,7 +5,7 @@
 //! then read the status view until it says "delivered".
 
 use crate::client::{Answer, Api, order_body};
-use crate::runner::{self, Runner, cpu_of};
+use crate::runner::{self, MachineCpu, Runner, cpu_of};
 use crate::stats::{median, ms, percentile, show_ms};
 use anyhow::{Context, bail};
 use std::time::{Duration, Instant};
@@ -160,6 +160,9 @@ struct Run {
     runner_cpu_ms_per_lifecycle: f64,
     runner_cores: f64,
     generator_cores: f64,
+    /// The whole machine over the window: shares of all cores' time busy
+    /// (softirq included), in softirq, taken by the hypervisor, idle.
+    machine: (f64, f64, f64, f64),
     errors: Vec<String>,
 }
 
@@ -188,15 +191,19 @@ async fn run_once(binary: &std::path::Path, clients: usize, settings: &Settings)
     let stat = runner.stat();
     let cpu = tokio::spawn(async move {
         tokio::time::sleep_until(from.into()).await;
-        let before = (cpu_of(&stat)?, cpu_of("/proc/self/stat")?);
+        let before = (cpu_of(&stat)?, cpu_of("/proc/self/stat")?, MachineCpu::now()?);
         tokio::time::sleep_until(until.into()).await;
-        Ok::<_, anyhow::Error>((cpu_of(&stat)? - before.0, cpu_of("/proc/self/stat")? - before.1))
+        Ok::<_, anyhow::Error>((
+            cpu_of(&stat)? - before.0,
+            cpu_of("/proc/self/stat")? - before.1,
+            MachineCpu::now()?.shares_since(&before.2),
+        ))
     });
     let mut done = Vec::with_capacity(tasks.len());
     for task in tasks {
         done.push(task.await?);
     }
-    let (runner_cpu, generator_cpu) = cpu.await??;
+    let (runner_cpu, generator_cpu, machine) = cpu.await??;
     let peak_rss_mib = runner.peak_rss_kib()? as f64 / 1024.0;
     runner.stop().await?;
 
@@ -231,6 +238,7 @@ async fn run_once(binary: &std::path::Path, clients: usize, settings: &Settings)
         runner_cpu_ms_per_lifecycle: ms(runner_cpu) / delivered.max(1) as f64,
         runner_cores: runner_cpu.as_secs_f64() / seconds,
         generator_cores: generator_cpu.as_secs_f64() / seconds,
+        machine,
         errors: done.into_iter().flat_map(|c| c.errors).collect(),
     })
 }
@@ -254,7 +262,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             let run = run_once(&binary, clients, &settings).await?;
             println!(
                 "run {index}: {:.0} lifecycles/s, {:.0} requests/s, lifecycle p50 {} ms p99 {} ms, runner {:.1} CPU-ms per lifecycle \
-                 ({:.2} cores busy; load generator {:.2}), runner peak RSS {:.1} MiB, {} errors; load average {}",
+                 ({:.2} cores busy; load generator {:.2}; machine {:.0} % busy, {:.0} % softirq, {:.0} % stolen, {:.0} % idle), \
+                 runner peak RSS {:.1} MiB, {} errors; load average {}",
                 run.lifecycles_per_second,
                 run.requests_per_second,
                 show_ms(run.lifecycle.0),
@@ -262,6 +271,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 run.runner_cpu_ms_per_lifecycle,
                 run.runner_cores,
                 run.generator_cores,
+                100.0 * run.machine.0,
+                100.0 * run.machine.1,
+                100.0 * run.machine.2,
+                100.0 * run.machine.3,
                 run.peak_rss_mib,
                 run.errors.len(),
                 load_average()
@@ -292,6 +305,13 @@ fn report(clients: usize, runs: &[Run]) -> bool {
         of(&|r| r.runner_cores),
         of(&|r| r.generator_cores),
         2000.0 / cpu
+    );
+    println!(
+        "- the machine (both cores): {:.0} % busy, of which {:.0} % softirq; {:.0} % taken by the hypervisor; {:.0} % idle",
+        100.0 * of(&|r| r.machine.0),
+        100.0 * of(&|r| r.machine.1),
+        100.0 * of(&|r| r.machine.2),
+        100.0 * of(&|r| r.machine.3)
     );
     println!(
         "- lifecycle, place until the status view says delivered: p50 {} ms, p99 {} ms",
