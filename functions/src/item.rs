@@ -38,9 +38,13 @@ pub fn stream_record(sequence: u64, envelope: &Envelope) -> Result<EventRecord, 
     let keys: std::collections::HashMap<String, serde_dynamo::AttributeValue> =
         image.iter().filter(|(name, _)| *name == "pk" || *name == "sk").map(|(k, v)| (k.clone(), v.clone())).collect();
     change.keys = keys.into();
+    // The payload's size, from the text the image already holds.
+    change.size_bytes = match image.get("data") {
+        Some(serde_dynamo::AttributeValue::S(data)) => data.len() as i64,
+        _ => 0,
+    };
     change.new_image = image;
     change.sequence_number = Some(format!("{sequence:021}"));
-    change.size_bytes = envelope.data.to_string().len() as i64;
     change.stream_view_type = Some(aws_lambda_events::event::dynamodb::StreamViewType::NewImage);
     let mut record = EventRecord::default();
     record.event_id = envelope.event_id.clone();

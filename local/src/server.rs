@@ -184,28 +184,24 @@ async fn json_body<T: serde::de::DeserializeOwned>(body: Body, shape: &str, empt
 /// Matches a path against the template's routes, like API Gateway does:
 /// literal segments first would matter only with overlapping routes, which
 /// the template does not have.
-fn find<'a>(api: &'a Api, method: &Method, path: &str) -> Result<(&'a Endpoint, HashMap<String, String>), u16> {
+fn find<'a>(endpoints: &'a [Endpoint], method: &Method, path: &str) -> Result<(&'a Endpoint, HashMap<String, String>), u16> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let parameter = |pattern: &'a str| pattern.strip_prefix('{').and_then(|p| p.strip_suffix('}'));
     let mut path_matched = false;
-    for endpoint in &api.endpoints {
-        if endpoint.segments.len() != segments.len() {
-            continue;
-        }
-        let mut parameters = HashMap::new();
-        let matched = endpoint.segments.iter().zip(&segments).all(|(pattern, actual)| {
-            match pattern.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                Some(name) => {
-                    parameters.insert(name.to_owned(), percent_decode(actual));
-                    true
-                }
-                None => pattern == actual,
-            }
-        });
+    for endpoint in endpoints {
+        let matched = endpoint.segments.len() == segments.len()
+            && endpoint.segments.iter().zip(&segments).all(|(pattern, actual)| parameter(pattern).is_some() || pattern == actual);
         if !matched {
             continue;
         }
         path_matched = true;
         if endpoint.route.method == method.as_str() {
+            let parameters = endpoint
+                .segments
+                .iter()
+                .zip(&segments)
+                .filter_map(|(pattern, actual)| Some((parameter(pattern)?.to_owned(), percent_decode(actual))))
+                .collect();
             return Ok((endpoint, parameters));
         }
     }
@@ -235,7 +231,7 @@ fn percent_decode(text: &str) -> String {
 /// Every API route: authorize like the JWT authorizer, then invoke the
 /// route's function with the API Gateway v2 event it would get on AWS.
 async fn gateway(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
-    let (endpoint, path_parameters) = match find(&api, &method, uri.path()) {
+    let (endpoint, path_parameters) = match find(&api.endpoints, &method, uri.path()) {
         Ok(found) => found,
         Err(405) => return problem(405, format!("{method} is not allowed on {}", uri.path())),
         Err(_) => return problem(404, format!("no route {method} {}", uri.path())),
@@ -368,6 +364,24 @@ mod tests {
         let Some(Handler::Http(handler)) = registry::handler("queries") else { panic!("queries is an HTTP function") };
         let route = Route { method: "GET".into(), path: "/orders/{orderId}".into() };
         Endpoint { function: "queries".into(), handler, segments: vec!["orders".into(), "{orderId}".into()], route }
+    }
+
+    #[test]
+    fn a_path_finds_its_route_and_its_decoded_parameters_like_api_gateway() {
+        let (orders, mut cancel) = (endpoint(), endpoint());
+        cancel.route = Route { method: "POST".into(), path: "/orders/{orderId}/cancel".into() };
+        cancel.segments = vec!["orders".into(), "{orderId}".into(), "cancel".into()];
+        let endpoints = [orders, cancel];
+
+        let (found, parameters) = find(&endpoints, &Method::POST, "/orders/o%201/cancel").unwrap();
+        assert_eq!(found.route.path, "/orders/{orderId}/cancel");
+        assert_eq!(parameters, HashMap::from([("orderId".to_owned(), "o 1".to_owned())]));
+        let (found, parameters) = find(&endpoints, &Method::GET, "/orders/o2/").unwrap();
+        assert_eq!(found.route.path, "/orders/{orderId}");
+        assert_eq!(parameters["orderId"], "o2");
+        assert_eq!(find(&endpoints, &Method::DELETE, "/orders/o2").err(), Some(405), "the path is known, the method is not");
+        assert_eq!(find(&endpoints, &Method::POST, "/orders/o2/eat").err(), Some(404));
+        assert_eq!(find(&endpoints, &Method::GET, "/orders").err(), Some(404));
     }
 
     #[test]
