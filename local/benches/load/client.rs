@@ -1,15 +1,31 @@
 //! The users' side: HTTP/1.1 with keep-alive, each request timed from send
-//! until its whole body is in.
+//! until its whole body is in. Each simulated user has a connection of its
+//! own (an `Api` and its clones), as each of them would.
 
-use anyhow::Context;
-use reqwest::Method;
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
-#[derive(Clone)]
+/// One user's connection to the runner, opened on first use and again after
+/// it broke. A clone opens a connection of its own.
 pub struct Api {
-    client: reqwest::Client,
-    base: String,
+    /// `host:port` of the runner.
+    authority: String,
+    timeout: Duration,
+    connection: Mutex<Option<SendRequest<Full<Bytes>>>>,
+}
+
+impl Clone for Api {
+    fn clone(&self) -> Api {
+        Api { authority: self.authority.clone(), timeout: self.timeout, connection: Mutex::new(None) }
+    }
 }
 
 pub struct Answer {
@@ -27,25 +43,58 @@ impl Answer {
 }
 
 impl Api {
+    /// `base` is the runner's `http://host:port`.
     pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Api> {
-        let client = reqwest::Client::builder().timeout(timeout).pool_max_idle_per_host(1024).build()?;
-        Ok(Api { client, base: base.to_owned() })
+        let authority = base.strip_prefix("http://").with_context(|| format!("{base} is not http://host:port"))?.trim_end_matches('/');
+        Ok(Api { authority: authority.to_owned(), timeout, connection: Mutex::new(None) })
     }
 
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> anyhow::Result<Answer> {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        let mut request = Request::builder().method(method).uri(path).header(HOST, &self.authority);
         if let Some(token) = token {
-            request = request.bearer_auth(token);
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         }
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_string());
-        }
+        let body = match body {
+            Some(body) => {
+                request = request.header(CONTENT_TYPE, "application/json");
+                Full::new(Bytes::from(body.to_string()))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let request = request.body(body)?;
         let sent = Instant::now();
-        let response = request.send().await.with_context(|| format!("{path}: no answer"))?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.with_context(|| format!("{path}: the body broke off"))?;
+        let (status, bytes) = self.send(request).await.with_context(|| format!("{path}: no answer"))?;
         let took = sent.elapsed();
         Ok(Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), sent, took })
+    }
+
+    /// Sends on this user's connection; one that failed or timed out is
+    /// dropped, and the next request opens another.
+    async fn send(&self, request: Request<Full<Bytes>>) -> anyhow::Result<(u16, Bytes)> {
+        let mut connection = self.connection.lock().await;
+        let exchange = async {
+            if connection.as_ref().is_none_or(SendRequest::is_closed) {
+                let stream = tokio::net::TcpStream::connect(&self.authority).await?;
+                stream.set_nodelay(true)?;
+                let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(driver);
+                *connection = Some(sender);
+            }
+            let Some(sender) = connection.as_mut() else { bail!("no connection") };
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            let status = response.status().as_u16();
+            let bytes = response.into_body().collect().await?.to_bytes();
+            Ok((status, bytes))
+        };
+        let outcome = match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(anyhow::anyhow!("no answer within {:?}", self.timeout)),
+        };
+        if outcome.is_err() {
+            *connection = None;
+        }
+        outcome
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Option<&Value>) -> anyhow::Result<Answer> {

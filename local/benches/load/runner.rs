@@ -2,7 +2,9 @@
 //! local`), as a user runs it, in a child process of its own, so its memory is
 //! its own and the load generator's CPU is not counted as its.
 
+use crate::client::Api;
 use anyhow::{Context, bail};
+use hyper::Method;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -54,13 +56,13 @@ impl Runner {
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let mut runner = Runner { child, url: format!("http://127.0.0.1:{port}"), data: Some(data) };
-        let client = reqwest::Client::new();
+        let client = Api::new(&runner.url, Duration::from_secs(1))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = runner.child.try_wait()? {
                 bail!("the runner exited ({status}) before answering; see {}", runner.log().display());
             }
-            if client.get(format!("{}/local/health", runner.url)).send().await.is_ok_and(|r| r.status().is_success()) {
+            if client.call(Method::GET, "/local/health", None, None).await.is_ok_and(|answer| answer.status == 200) {
                 return Ok(runner);
             }
             if Instant::now() > deadline {
