@@ -906,7 +906,7 @@ impl World {
                 let doc = self.deps.views.get(view, key).await.expect("the view store reads");
                 let doc = doc.unwrap_or_else(|| panic!("no {view} document {key}"));
                 assert_eq!(doc.partition, partition, "the partition of {view}/{key}");
-                let body: Value = serde_json::from_str(doc.body.get()).expect("a stored body is JSON");
+                let body: Value = doc.decode().expect("a stored body is JSON");
                 contains(&body, &expected(fields), &format!("{view}/{key}"));
             }
             Notified(customer, fields) => {

@@ -229,7 +229,7 @@ async fn claim(deps: &Deps, slot: &Slot, fingerprint: &str) -> Result<Claim, Pro
         };
         let (expected, record) = match deps.views.get(VIEW, &slot.key).await? {
             None => (0, fresh(new_seed())),
-            Some(doc) => match serde_json::from_str::<Record>(doc.body.get()) {
+            Some(doc) => match doc.decode::<Record>() {
                 Err(error) => {
                     tracing::error!(%error, "an idempotency record does not decode; starting it afresh");
                     (doc.revision, fresh(new_seed()))

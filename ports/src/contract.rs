@@ -411,7 +411,7 @@ fn doc(key: &str, partition: &str, revision: u64, body: Value) -> ViewDoc {
 
 /// A stored body as the JSON it says.
 fn parsed(doc: ViewDoc) -> Value {
-    serde_json::from_str(doc.body.get()).unwrap_or_else(|error| panic!("the body of {} must be JSON: {error}", doc.key))
+    doc.decode().unwrap_or_else(|error| panic!("the body of {} must be JSON: {error}", doc.key))
 }
 
 async fn get(views: &dyn ViewStore, view: &str, key: &str) -> Option<ViewDoc> {

@@ -18,6 +18,13 @@ pub struct ViewDoc {
     pub body: Box<RawValue>,
 }
 
+impl ViewDoc {
+    /// The body decoded as a view (or any other type it holds).
+    pub fn decode<V: serde::de::DeserializeOwned>(&self) -> serde_json::Result<V> {
+        serde_json::from_str(self.body.get())
+    }
+}
+
 /// Bodies compare as text: the same JSON formatted differently is not equal.
 impl PartialEq for ViewDoc {
     fn eq(&self, other: &Self) -> bool {

@@ -48,6 +48,7 @@ fn scoped(view: &str, name: &str) -> String {
 fn expires_at(body: &RawValue) -> Option<i64> {
     #[derive(Deserialize)]
     struct Expiring {
+        // EXPIRES_AT: serde's rename takes only a literal.
         #[serde(rename = "expiresAt")]
         expires_at: Option<i64>,
     }

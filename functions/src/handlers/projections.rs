@@ -41,7 +41,7 @@ pub async fn apply<P: Projection>(deps: &Deps, envelope: &Envelope, event: &Even
     for _ in 0..=deps.settings.conflict_retries {
         let stored = deps.views.get(P::NAME, &key.key).await?;
         let (revision, view) = match stored {
-            Some(doc) => (doc.revision, serde_json::from_str(doc.body.get()).map_err(|e| ViewError::Corrupt(e.to_string()))?),
+            Some(doc) => (doc.revision, doc.decode().map_err(|e| ViewError::Corrupt(e.to_string()))?),
             None => (0, P::View::default()),
         };
         let next = P::apply(view.clone(), envelope, event);

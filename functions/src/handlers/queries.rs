@@ -41,7 +41,7 @@ async fn all<V: DeserializeOwned>(views: &dyn ViewStore, view: &str, partition: 
 }
 
 fn parse<V: DeserializeOwned>(doc: &ViewDoc) -> Result<V, ViewError> {
-    serde_json::from_str(doc.body.get()).map_err(|e| ViewError::Corrupt(e.to_string()))
+    doc.decode().map_err(|e| ViewError::Corrupt(e.to_string()))
 }
 
 fn required<'a>(request: &'a Request, name: &str) -> Result<&'a str, Problem> {
