@@ -304,7 +304,8 @@ async fn the_publisher_puts_a_stream_batch_on_eventbridge_in_order() {
         correlation_id: id.into(),
         causation_id: format!("request/{id}/{version}"),
         time: time + Age::milliseconds(version as i64),
-        data: json!({ "customerId": "c1", "storeId": "s1", "note": "寿司 🍣", "version": version }),
+        data: serde_json::value::to_raw_value(&json!({ "customerId": "c1", "storeId": "s1", "note": "寿司 🍣", "version": version }))
+            .unwrap(),
     };
     let mut stored = vec![envelope("Store", "s1", 1, "StoreRegistered")];
     for version in 1..=11 {

@@ -241,8 +241,8 @@ async fn a_command_travels_the_production_wiring_to_the_next_aggregate() {
     let cooking =
         received["dispatch-delivery"].iter().find(|e| e["detail-type"] == "CookingStarted").expect("CookingStarted queued").clone();
     let Some(Handler::Event(dispatch)) = registry::handler("dispatch-delivery") else { panic!("dispatch-delivery is a policy") };
-    let event = serde_json::from_value(cooking).expect("an EventBridge event");
-    registry::invoke_event("dispatch-delivery", dispatch, &deps, event).await.expect("the policy runs");
+    let event: registry::BusEvent = serde_json::from_str(&cooking.to_string()).expect("an EventBridge event");
+    registry::invoke_event("dispatch-delivery", dispatch, &deps, &event).await.expect("the policy runs");
     let delivery = load::<Delivery>(deps.events.as_ref(), &order_id).await.expect("the delivery loads");
     let opened = delivery.state.opened.expect("the delivery is opened");
     assert_eq!((opened.details.region.0.as_str(), opened.state), ("gangnam", DeliveryState::Open));

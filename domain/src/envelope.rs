@@ -7,12 +7,14 @@ use crate::delivery::{Delivery, DeliveryEvent};
 use crate::ordering::{Order, OrderEvent};
 use crate::payment::{Payment, PaymentEvent};
 use chrono::{DateTime, Utc};
-use serde::de::value::MapDeserializer;
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer};
+use serde::de::{DeserializeSeed, MapAccess};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use thiserror::Error;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
     /// Unique and deterministic: `{aggregateType}-{aggregateId}-{version}`, so
@@ -31,7 +33,27 @@ pub struct Envelope {
     /// The command or event that caused this one.
     pub causation_id: String,
     pub time: DateTime<Utc>,
-    pub data: Value,
+    /// The payload as JSON text, kept as it came: every event is read and
+    /// written several times on its way (store, stream, bus, consumers), and
+    /// only a consumer decoding it needs its fields.
+    pub data: Box<RawValue>,
+}
+
+/// Two envelopes are equal when their texts are: a payload is written once,
+/// by `wrap`, and travels unchanged.
+impl PartialEq for Envelope {
+    fn eq(&self, other: &Envelope) -> bool {
+        self.event_id == other.event_id
+            && self.event_type == other.event_type
+            && self.event_version == other.event_version
+            && self.aggregate_type == other.aggregate_type
+            && self.aggregate_id == other.aggregate_id
+            && self.version == other.version
+            && self.correlation_id == other.correlation_id
+            && self.causation_id == other.causation_id
+            && self.time == other.time
+            && self.data.get() == other.data.get()
+    }
 }
 
 /// What the caller knows about why and when events happen.
@@ -113,16 +135,29 @@ impl Envelope {
         }
         let upcast;
         let data = if self.event_version < E::SCHEMA_VERSION {
-            upcast = E::upcast(&self.event_type, self.event_version, self.data.clone());
+            let old = serde_json::from_str(self.data.get()).map_err(|e| self.malformed(e))?;
+            upcast =
+                serde_json::value::to_raw_value(&E::upcast(&self.event_type, self.event_version, old)).map_err(|e| self.malformed(e))?;
             &upcast
         } else {
             &self.data
         };
-        // Read as `{"eventType", "data"}` straight from the borrowed parts:
-        // every consumer decodes every event, so no copy of `data` is made.
-        let event_type = Value::String(self.event_type.clone());
-        let tagged = MapDeserializer::<_, serde_json::Error>::new([("eventType", &event_type), ("data", data)].into_iter());
-        E::deserialize(tagged).map_err(|e| DecodeError::Malformed { event_type: self.event_type.clone(), reason: e.to_string() })
+        // Read as `{"eventType", "data"}` from the two parts in place: the
+        // payload goes straight into the event, with no copy and no tree of
+        // JSON values in between.
+        let tagged = Tagged { event_type: &self.event_type, data, read: 0 };
+        E::deserialize(MapAccessDeserializer::new(tagged)).map_err(|e| self.malformed(e))
+    }
+
+    /// The payload as a tree of JSON values, for a reader that wants fields
+    /// by name rather than the typed event (`decode`).
+    pub fn payload(&self) -> Value {
+        // A RawValue is valid JSON by construction.
+        serde_json::from_str(self.data.get()).unwrap_or(Value::Null)
+    }
+
+    fn malformed(&self, error: serde_json::Error) -> DecodeError {
+        DecodeError::Malformed { event_type: self.event_type.clone(), reason: error.to_string() }
     }
 
     pub fn source(&self) -> Option<&'static str> {
@@ -130,13 +165,47 @@ impl Envelope {
     }
 }
 
+/// An event's adjacently tagged form, `{"eventType": ..., "data": ...}`,
+/// made of an envelope's two parts.
+struct Tagged<'a> {
+    event_type: &'a str,
+    data: &'a RawValue,
+    /// Entries read so far.
+    read: u8,
+}
+
+impl<'de> MapAccess<'de> for Tagged<'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
+        let key = match self.read {
+            0 => "eventType",
+            1 => "data",
+            _ => return Ok(None),
+        };
+        seed.deserialize(BorrowedStrDeserializer::new(key)).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+        self.read += 1;
+        match self.read {
+            1 => seed.deserialize(BorrowedStrDeserializer::new(self.event_type)),
+            _ => seed.deserialize(self.data),
+        }
+    }
+}
+
 /// Splits an adjacently tagged event into its type name and payload.
-fn split<E: DomainEvent>(event: &E) -> (String, Value) {
-    // Serializing a derived, string-keyed type into a Value cannot fail.
-    let Ok(Value::Object(mut tagged)) = serde_json::to_value(event) else { unreachable!("domain events serialize to tagged objects") };
-    let event_type = match tagged.remove("eventType") {
-        Some(Value::String(name)) => name,
-        _ => unreachable!("domain events carry an eventType tag"),
-    };
-    (event_type, tagged.remove("data").unwrap_or(Value::Null))
+fn split<E: DomainEvent>(event: &E) -> (String, Box<RawValue>) {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Written {
+        event_type: String,
+        data: Option<Box<RawValue>>,
+    }
+    // Serializing a derived, string-keyed type cannot fail, and its text
+    // reads back as the tagged form it was written in.
+    let tagged = serde_json::to_string(event).ok().and_then(|text| serde_json::from_str::<Written>(&text).ok());
+    let Some(Written { event_type, data }) = tagged else { unreachable!("domain events serialize to tagged objects") };
+    (event_type, data.unwrap_or_else(|| RawValue::NULL.to_owned()))
 }

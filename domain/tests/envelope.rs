@@ -9,6 +9,7 @@ use domain::envelope::{event_id, source_of};
 use domain::ordering::{CancelReason, Order, OrderEvent, OrderStatus};
 use domain::payment::{Payment, RefundReason};
 use domain::{Aggregate, DecodeError, Envelope, Event};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use support::*;
@@ -32,6 +33,10 @@ fn every_event() -> Vec<(Envelope, Event)> {
         [delivery_opened(), food_ready(), delivery_picked(rider()), delivery_completed(rider()), accident_reported(rider(), "fell")];
     all.extend(deliveries.into_iter().map(|e| (wrap::<Delivery>("order-1", 1, e.clone()), Event::Delivery(e))));
     all
+}
+
+fn raw(data: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(data).unwrap()
 }
 
 fn to_json(envelope: &Envelope) -> Value {
@@ -123,14 +128,14 @@ fn an_envelope_reads_as_documented() {
 
 #[test]
 fn event_data_is_camel_case_with_money_in_cents() {
-    let data = wrap::<Order>("order-1", 1, order_placed()).data;
+    let data = wrap::<Order>("order-1", 1, order_placed()).payload();
     assert_eq!(data["customerId"], "customer-1");
     assert_eq!(data["chargeId"], "charge-1");
     assert_eq!(data["total"], 3350);
     assert_eq!(data["lines"][0], json!({ "menuId": "bibimbap", "name": "Bibimbap", "unitPrice": 1200, "quantity": 2 }));
-    let data = wrap::<Order>("order-1", 2, cancelled(CancelReason::RiderAccident)).data;
+    let data = wrap::<Order>("order-1", 2, cancelled(CancelReason::RiderAccident)).payload();
     assert_eq!(data["reason"], "rider-accident");
-    let data = wrap::<Delivery>("order-1", 3, delivery_picked(rider())).data;
+    let data = wrap::<Delivery>("order-1", 3, delivery_picked(rider())).payload();
     assert_eq!((&data["riderId"], &data["details"]["storeId"]), (&json!("rider-1"), &json!("store-1")));
 }
 
@@ -173,15 +178,19 @@ fn an_unknown_aggregate_type_does_not_decode() {
 fn malformed_data_does_not_decode() {
     let valid = wrap::<Order>("order-1", 1, order_placed());
     let mut missing_field = valid.clone();
-    missing_field.data.as_object_mut().unwrap().remove("total");
+    let mut data = valid.payload();
+    data.as_object_mut().unwrap().remove("total");
+    missing_field.data = raw(&data);
     let mut wrong_type = valid.clone();
-    wrong_type.data["total"] = json!("33.50");
+    let mut data = valid.payload();
+    data["total"] = json!("33.50");
+    wrong_type.data = raw(&data);
     let mut unknown_type = valid.clone();
     unknown_type.event_type = "OrderTeleported".into();
     let mut wrong_aggregate = valid.clone();
     wrong_aggregate.aggregate_type = "Payment".into();
     let mut no_data = valid;
-    no_data.data = Value::Null;
+    no_data.data = raw(&Value::Null);
     for envelope in [missing_field, wrong_type, unknown_type, wrong_aggregate, no_data] {
         match envelope.decode() {
             Err(DecodeError::Malformed { event_type, reason }) => {
@@ -198,6 +207,16 @@ fn a_newer_schema_version_is_refused_not_guessed() {
     let mut envelope = wrap::<Order>("order-1", 2, accepted());
     envelope.event_version = 2;
     assert_eq!(envelope.decode(), Err(DecodeError::FutureVersion { event_type: "OrderAccepted".into(), found: 2, supported: 1 }));
+}
+
+#[test]
+fn an_older_schema_version_is_read_through_the_upcast() {
+    // Version 1 is current everywhere, so the upcast of version 0 keeps the
+    // payload as it is; the point is the path a future upcast will take.
+    for (mut envelope, event) in every_event() {
+        envelope.event_version = 0;
+        assert_eq!(envelope.decode(), Ok(event), "{}", envelope.event_type);
+    }
 }
 
 #[test]

@@ -41,10 +41,17 @@ pub async fn run(function: &'static str) -> Result<(), Error> {
             }))
             .await
         }
-        Handler::Event(handler) | Handler::Scheduled(handler) => {
-            lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        Handler::Event(handler) => {
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<registry::BusEvent>| {
                 let deps = deps.clone();
-                async move { registry::invoke_event(function, handler, &deps, event.payload).await.map_err(Error::from) }
+                async move { registry::invoke_event(function, handler, &deps, &event.payload).await.map_err(Error::from) }
+            }))
+            .await
+        }
+        Handler::Scheduled(handler) => {
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<registry::ScheduleEvent>| {
+                let deps = deps.clone();
+                async move { registry::invoke_event(function, handler, &deps, &event.payload).await.map_err(Error::from) }
             }))
             .await
         }

@@ -16,7 +16,16 @@ use thiserror::Error;
 
 pub use ports::BoxFuture;
 pub type HttpHandler = for<'a> fn(&'a Deps, Request) -> BoxFuture<'a, Result<Response, Problem>>;
-pub type EventHandler = for<'a> fn(&'a Deps, EventBridgeEvent<Value>) -> BoxFuture<'a, Result<(), HandlerError>>;
+pub type EventHandler = for<'a> fn(&'a Deps, &'a BusEvent) -> BoxFuture<'a, Result<(), HandlerError>>;
+pub type ScheduledHandler = for<'a> fn(&'a Deps, &'a ScheduleEvent) -> BoxFuture<'a, Result<(), HandlerError>>;
+
+/// The EventBridge event a rule hands its target: its detail is the
+/// envelope of one of our events, read as the event arrives (by the Lambda
+/// runtime, or by the local bus once for all of an event's targets).
+pub type BusEvent = EventBridgeEvent<Envelope>;
+
+/// What an EventBridge schedule sends: its detail is empty.
+pub type ScheduleEvent = EventBridgeEvent<Value>;
 pub type StreamHandler = for<'a> fn(&'a Deps, StreamBatch) -> BoxFuture<'a, Result<DynamoDbEventResponse, HandlerError>>;
 pub type InvokeHandler = for<'a> fn(&'a Deps, Value) -> BoxFuture<'a, Result<Value, HandlerError>>;
 
@@ -33,7 +42,7 @@ pub enum Handler {
     Invoke(InvokeHandler),
     /// Run by an EventBridge schedule (`Type: Schedule`), whose event
     /// carries no envelope.
-    Scheduled(EventHandler),
+    Scheduled(ScheduledHandler),
 }
 
 /// Why an event handler failed. Returning it makes Lambda retry the event and,
@@ -61,12 +70,11 @@ pub enum HandlerError {
     Redrive(String),
 }
 
-/// The envelope an EventBridge event carries as its detail, decoded.
-pub fn decode(event: EventBridgeEvent<Value>) -> Result<(Envelope, Event), HandlerError> {
-    let envelope: Envelope = serde_json::from_value(event.detail).map_err(|e| HandlerError::BadEvent(e.to_string()))?;
+/// The envelope an EventBridge event carries as its detail, and its event.
+pub fn decode(event: &BusEvent) -> Result<(&Envelope, Event), HandlerError> {
+    let envelope = &event.detail;
     tracing::Span::current().record("correlation_id", envelope.correlation_id.as_str());
-    let event = envelope.decode()?;
-    Ok((envelope, event))
+    Ok((envelope, envelope.decode()?))
 }
 
 macro_rules! boxed {
@@ -89,8 +97,14 @@ macro_rules! invoke {
 }
 macro_rules! event {
     ($function:path) => {
-        boxed!(Event, $function, EventBridgeEvent<Value>, Result<(), HandlerError>)
+        event!(Event, BusEvent, $function)
     };
+    ($kind:ident, $input:ty, $function:path) => {{
+        fn call<'a>(deps: &'a Deps, event: &'a $input) -> BoxFuture<'a, Result<(), HandlerError>> {
+            Box::pin($function(deps, event))
+        }
+        Handler::$kind(call)
+    }};
 }
 
 /// The name of every function, as `FUNCTION` gives it in `template.yaml`.
@@ -152,7 +166,7 @@ pub fn handler(name: &str) -> Option<Handler> {
         "project-catalog" => event!(projections::project_catalog),
         "rebuild-views" => invoke!(operations::rebuild_views),
         "redrive-dead-letters" => invoke!(operations::redrive_dead_letters),
-        "reconcile-payments" => boxed!(Scheduled, reconcile::reconcile_payments, EventBridgeEvent<Value>, Result<(), HandlerError>),
+        "reconcile-payments" => event!(Scheduled, ScheduleEvent, reconcile::reconcile_payments),
         _ => return None,
     })
 }
@@ -167,7 +181,14 @@ pub async fn invoke_http(function: &str, handler: HttpHandler, deps: &Deps, requ
     crate::idempotency::guard(deps, request, run).instrument(span).await
 }
 
-pub async fn invoke_event(function: &str, handler: EventHandler, deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+/// Runs an event function (a rule's target or a schedule's) inside a span
+/// that carries its name and, once decoded, the correlation id.
+pub async fn invoke_event<E>(
+    function: &str,
+    handler: for<'a> fn(&'a Deps, &'a E) -> BoxFuture<'a, Result<(), HandlerError>>,
+    deps: &Deps,
+    event: &E,
+) -> Result<(), HandlerError> {
     use tracing::Instrument;
     let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
     let outcome = handler(deps, event).instrument(span.clone()).await;

@@ -6,16 +6,18 @@
 //! once every delivery in it is done; one that fails gets a row of its own
 //! in `deliveries` until its retry succeeds or it is dead-lettered.
 
-use crate::queue::{Batch, Delivery, Event, Queue, Stored};
+use crate::queue::{Batch, Delivery, Event, Queue, Routed, Stored};
 use crate::template::{Rule, Wiring};
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use domain::Envelope;
 use functions::embedded::Database;
 use functions::ports::{BusEntry, BusError, EventBus, EventStore, MAX_BATCH, PutOutcome, StoreError};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -61,6 +63,8 @@ pub struct Target {
 pub struct LocalBus {
     database: Arc<Database>,
     targets: Vec<Target>,
+    /// The events' fields the rules read.
+    fields: Vec<String>,
     queue: Arc<Queue>,
     /// The id the next batch or delivery gets: known before it is stored,
     /// so it can be queued at once.
@@ -72,7 +76,7 @@ impl LocalBus {
     /// earlier run that was not handled yet.
     pub fn new(database: Arc<Database>, wiring: &Wiring) -> rusqlite::Result<LocalBus> {
         database.write_blocking(|connection| connection.execute_batch(SCHEMA))?;
-        let targets = wiring
+        let targets: Vec<Target> = wiring
             .functions
             .iter()
             .flat_map(|function| function.rules.iter().map(|rule| Target { function: function.name.clone(), rule: rule.clone() }))
@@ -88,7 +92,13 @@ impl LocalBus {
                 |row| row.get(0),
             )
         })?;
-        let bus = LocalBus { database, targets, queue: Arc::new(Queue::default()), next_id: AtomicI64::new(last + 1) };
+        let bus = LocalBus {
+            database,
+            targets,
+            fields: fields_read(wiring),
+            queue: Arc::new(Queue::default()),
+            next_id: AtomicI64::new(last + 1),
+        };
         bus.requeue_stored()?;
         Ok(bus)
     }
@@ -115,7 +125,7 @@ impl LocalBus {
             self.requeue_batch(id, &body, &mut queued, &mut unreadable);
         }
         for (id, target, rule, text, attempts, max_retries, due_at) in alone {
-            match serde_json::from_str(&text) {
+            match Routed::read(text.as_str()) {
                 Ok(event) => queued.push(Delivery {
                     id,
                     stored: Stored::Alone,
@@ -170,14 +180,13 @@ impl LocalBus {
                 return;
             }
         };
-        let events: Vec<Result<Event, String>> =
-            batch.events.iter().map(|event| serde_json::from_value(event.clone()).map(Arc::new).map_err(|e| e.to_string())).collect();
+        let events: Vec<Result<Event, String>> = batch.events.iter().map(|event| Routed::read(event.get()).map(Arc::new)).collect();
         let mut readable = Vec::new();
         for delivery in batch.deliveries {
             match events.get(delivery.event) {
                 Some(Ok(event)) => readable.push((delivery, event.clone())),
                 found => {
-                    let text = batch.events.get(delivery.event).map(Value::to_string).unwrap_or_default();
+                    let text = batch.events.get(delivery.event).map(|event| event.get().to_owned()).unwrap_or_default();
                     let error = match found {
                         Some(Err(error)) => format!("the stored event is not readable: {error}"),
                         _ => format!("the stored batch has no event {}", delivery.event),
@@ -210,26 +219,64 @@ impl LocalBus {
     }
 }
 
-/// The event EventBridge hands to a rule's target for one PutEvents entry.
-pub fn eventbridge_event(entry: &BusEntry, detail: Value) -> Value {
-    json!({
-        "version": "0",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "detail-type": entry.detail_type,
-        "source": entry.source,
-        "account": "000000000000",
-        "time": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-        "region": "local",
-        "resources": [],
-        "detail": detail,
-    })
+/// The event EventBridge hands to a rule's targets for one PutEvents entry.
+/// Its detail must be a JSON object.
+pub fn eventbridge_event(entry: &BusEntry) -> Result<EventBridgeEvent<Box<RawValue>>, String> {
+    let malformed = || "the detail must be a JSON object".to_owned();
+    let detail = RawValue::from_string(entry.detail.clone()).map_err(|_| malformed())?;
+    if !detail.get().starts_with('{') {
+        return Err(malformed());
+    }
+    let mut event = EventBridgeEvent::<Box<RawValue>>::default();
+    event.version = Some("0".into());
+    event.id = Some(uuid::Uuid::new_v4().to_string());
+    event.detail_type = entry.detail_type.clone();
+    event.source = entry.source.clone();
+    event.account = Some("000000000000".into());
+    // EventBridge's times are whole seconds.
+    event.time = Utc::now().with_nanosecond(0);
+    event.region = Some("local".into());
+    event.resources = Some(Vec::new());
+    event.detail = detail;
+    Ok(event)
+}
+
+/// The events' top-level fields that the rules of `wiring` read.
+pub fn fields_read(wiring: &Wiring) -> Vec<String> {
+    let rules = wiring.functions.iter().flat_map(|function| &function.rules);
+    let mut fields: Vec<String> = rules.flat_map(|rule| rule.pattern.fields()).map(str::to_owned).collect();
+    fields.sort();
+    fields.dedup();
+    fields
+}
+
+/// The event as the rules' patterns see it, with the fields they read
+/// (`fields`) and no others: the rest cannot change a match, and the
+/// detail need not be decoded when no pattern looks into it.
+pub fn matchable(event: &EventBridgeEvent<Box<RawValue>>, fields: &[String]) -> Result<Value, String> {
+    let mut seen = Map::new();
+    for field in fields {
+        let value = match field.as_str() {
+            "version" => json!(event.version),
+            "id" => json!(event.id),
+            "detail-type" => json!(event.detail_type),
+            "source" => json!(event.source),
+            "account" => json!(event.account),
+            "time" => json!(event.time.map(|time| time.to_rfc3339_opts(SecondsFormat::Secs, true))),
+            "region" => json!(event.region),
+            "resources" => json!(event.resources),
+            "detail" => serde_json::from_str(event.detail.get()).map_err(|e| e.to_string())?,
+            _ => continue,
+        };
+        seen.insert(field.clone(), value);
+    }
+    Ok(Value::Object(seen))
 }
 
 /// One delivery to store and queue.
 struct Row {
     target: Arc<str>,
     rule: Arc<str>,
-    text: Arc<str>,
     event: Event,
     max_retries: u32,
 }
@@ -237,7 +284,7 @@ struct Row {
 /// A stored batch: each event once, and the deliveries that point at them.
 #[derive(Deserialize)]
 struct StoredBatch {
-    events: Vec<Value>,
+    events: Vec<Box<RawValue>>,
     deliveries: Vec<StoredDelivery>,
 }
 
@@ -254,13 +301,13 @@ struct StoredDelivery {
 /// The JSON of a `StoredBatch`, built from the texts the rows share: an
 /// event matched by several rules is written once.
 fn batch_body(rows: &[Row]) -> String {
-    let mut events: Vec<&Arc<str>> = Vec::new();
+    let mut events: Vec<&Event> = Vec::new();
     let mut deliveries = String::new();
     for row in rows {
-        let event = match events.iter().position(|text| Arc::ptr_eq(text, &row.text)) {
+        let event = match events.iter().position(|event| Arc::ptr_eq(event, &row.event)) {
             Some(index) => index,
             None => {
-                events.push(&row.text);
+                events.push(&row.event);
                 events.len() - 1
             }
         };
@@ -270,7 +317,7 @@ fn batch_body(rows: &[Row]) -> String {
         let delivery = json!({ "event": event, "target": &*row.target, "rule": &*row.rule, "maxRetries": row.max_retries });
         deliveries.push_str(&delivery.to_string());
     }
-    let events: Vec<&str> = events.iter().map(|text| &***text).collect();
+    let events: Vec<&str> = events.iter().map(|event| &*event.text).collect();
     format!(r#"{{"events":[{}],"deliveries":[{deliveries}]}}"#, events.join(","))
 }
 
@@ -299,14 +346,7 @@ impl LocalBus {
         let mut outcome = PutOutcome::default();
         let mut rows: Vec<Row> = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
-            let detail = match serde_json::from_str::<Value>(&entry.detail) {
-                Ok(detail @ Value::Object(_)) => detail,
-                _ => {
-                    outcome.failed.push((index, "MalformedDetail: the detail must be a JSON object".into()));
-                    continue;
-                }
-            };
-            match self.rows_for(eventbridge_event(entry, detail)) {
+            match self.rows_for(entry) {
                 Ok(matched) => rows.extend(matched),
                 Err(error) => outcome.failed.push((index, format!("MalformedDetail: {error}"))),
             }
@@ -316,21 +356,21 @@ impl LocalBus {
         Ok((outcome, stored))
     }
 
-    /// The event is decoded once for all its targets.
-    fn rows_for(&self, event: Value) -> Result<Vec<Row>, serde_json::Error> {
-        let targets = self.targets_of(&event);
+    /// The entry's deliveries, one per matching target: its event is built,
+    /// written as text and shared by all of them.
+    fn rows_for(&self, entry: &BusEntry) -> Result<Vec<Row>, String> {
+        let event = eventbridge_event(entry)?;
+        let targets = self.targets_of(&matchable(&event, &self.fields)?);
         if targets.is_empty() {
             return Ok(Vec::new());
         }
-        let text: Arc<str> = event.to_string().into();
-        let decoded: Event = Arc::new(serde_json::from_value(event)?);
+        let event: Event = Arc::new(Routed::of(&event)?);
         Ok(targets
             .into_iter()
             .map(|target| Row {
                 target: target.function.as_str().into(),
                 rule: target.rule.name.as_str().into(),
-                text: text.clone(),
-                event: decoded.clone(),
+                event: event.clone(),
                 max_retries: target.rule.max_retries,
             })
             .collect())
@@ -417,22 +457,18 @@ impl LocalBus {
                 serde_json::from_str::<Envelope>(&event)
                     .map_err(|e| format!("the event is not readable: {e}"))
                     .and_then(|envelope| entry_of(&envelope).map_err(|e| e.to_string()))
-                    .and_then(|entry| {
-                        let detail = serde_json::from_str(&entry.detail).map_err(|e| e.to_string())?;
-                        self.rows_for(eventbridge_event(&entry, detail)).map_err(|e| e.to_string())
-                    })
+                    .and_then(|entry| self.rows_for(&entry))
             } else {
                 self.targets
                     .iter()
                     .find(|t| t.function == target && t.rule.name == rule)
                     .ok_or_else(|| format!("template.yaml has no rule {rule} for {target} any more"))
                     .and_then(|t| {
-                        let decoded = serde_json::from_str(&event).map_err(|e| format!("the stored event is not readable: {e}"))?;
+                        let routed = Routed::read(event.as_str()).map_err(|e| format!("the stored event is not readable: {e}"))?;
                         Ok(vec![Row {
                             target: target.as_str().into(),
                             rule: rule.as_str().into(),
-                            text: event.as_str().into(),
-                            event: Arc::new(decoded),
+                            event: Arc::new(routed),
                             max_retries: t.rule.max_retries,
                         }])
                     })
@@ -527,7 +563,6 @@ pub fn remove_batch(connection: &Connection, id: i64) -> rusqlite::Result<()> {
 
 /// A failed delivery of a batch, stored alone to wait for its retry.
 pub fn store_alone(connection: &Connection, delivery: &Delivery, error: &str) -> rusqlite::Result<()> {
-    let event = serde_json::to_string(&*delivery.event).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     connection
         .prepare_cached(
             "INSERT INTO deliveries (id, target, rule, event, attempts, max_retries, due_at, last_error)
@@ -537,7 +572,7 @@ pub fn store_alone(connection: &Connection, delivery: &Delivery, error: &str) ->
             delivery.id,
             &*delivery.target,
             &*delivery.rule,
-            event,
+            &*delivery.event.text,
             delivery.attempts,
             delivery.max_retries,
             delivery.due_at,
@@ -565,7 +600,8 @@ pub fn stored_deliveries(database: &Database) -> rusqlite::Result<Vec<(String, V
     for body in batches {
         let batch: StoredBatch = serde_json::from_str(&body).map_err(unreadable)?;
         for delivery in batch.deliveries {
-            stored.push((delivery.target, batch.events.get(delivery.event).cloned().unwrap_or(Value::Null)));
+            let event = batch.events.get(delivery.event).map(|event| serde_json::from_str(event.get())).transpose().map_err(unreadable)?;
+            stored.push((delivery.target, event.unwrap_or(Value::Null)));
         }
     }
     for (target, event) in alone {
@@ -631,4 +667,57 @@ pub fn is_settled(database: &Database) -> rusqlite::Result<bool> {
             |row| row.get(0),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One rule that reads the detail, one that does not.
+    fn wiring() -> Wiring {
+        let function = |name: &str, pattern: &str| {
+            format!(
+                "
+  {name}Function:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: bootstrap
+    Properties:
+      Environment:
+        Variables:
+          FUNCTION: {name}
+      Events:
+        Orders:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: {pattern}
+"
+            )
+        };
+        let template = format!(
+            "Resources:{}{}",
+            function("paid", r#"{"detail": {"status": ["paid"]}}"#),
+            function("any", r#"{"source": ["food-delivery.test"]}"#)
+        );
+        Wiring::parse(&template).expect("the test template parses")
+    }
+
+    #[tokio::test]
+    async fn the_detail_is_read_for_the_rules_that_look_into_it_and_must_be_an_object() {
+        let database = Database::temporary().expect("a temporary database");
+        let bus = LocalBus::new(database, &wiring()).expect("the bus starts");
+        assert_eq!(bus.fields, ["detail", "source"]);
+        let entry = |detail: &str| BusEntry { source: "food-delivery.test".into(), detail_type: "Test".into(), detail: detail.into() };
+        let entries = [entry(r#" {"status": "paid"} "#), entry(r#"{"status":"due"}"#), entry("[1]"), entry("{nope")];
+        let outcome = bus.put_events(&entries).await.expect("the call is taken");
+        let failed: Vec<usize> = outcome.failed.iter().map(|(index, _)| *index).collect();
+        assert_eq!(failed, [2, 3], "exactly the entries whose detail is no JSON object are refused");
+        let due = bus.queue().take_due(i64::MAX, 10);
+        let routed: Vec<(&str, Value)> = due
+            .iter()
+            .map(|d| (&*d.target, serde_json::from_str::<Value>(&d.event.text).expect("the event is JSON")["detail"]["status"].clone()))
+            .collect();
+        assert_eq!(routed, [("paid", json!("paid")), ("any", json!("paid")), ("any", json!("due"))]);
+    }
 }

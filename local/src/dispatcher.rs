@@ -91,8 +91,10 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, handler: EventHandler, delivery: &Delivery) -> Result<(), String> {
-        let event = (*delivery.event).clone();
-        registry::invoke_event(&delivery.target, handler, &self.deps, event).await.map_err(|e| e.to_string())
+        match &delivery.event.decoded {
+            Ok(event) => registry::invoke_event(&delivery.target, handler, &self.deps, event).await.map_err(|e| e.to_string()),
+            Err(error) => Err(error.clone()),
+        }
     }
 }
 
@@ -125,7 +127,7 @@ async fn settle(database: Arc<Database>, queue: Arc<Queue>, mut outcomes: mpsc::
                 Ok(()) => {}
                 Err(error) if delivery.attempts >= delivery.max_retries => {
                     tracing::error!(target = &*delivery.target, rule = &*delivery.rule, %error, "retries spent: dead-lettered");
-                    let event = serde_json::to_string(&*delivery.event).unwrap_or_default();
+                    let event = delivery.event.text.to_string();
                     changes.push(Change::Spent { target: delivery.target.to_string(), rule: delivery.rule.to_string(), event, error });
                 }
                 Err(error) => {

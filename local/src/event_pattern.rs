@@ -50,6 +50,14 @@ impl EventPattern {
         Ok(EventPattern { root: ObjectPattern::parse(map, "")? })
     }
 
+    /// The event's top-level fields the pattern reads: no other field can
+    /// change whether an event matches.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut fields = Vec::new();
+        self.root.top_level(&mut fields);
+        fields
+    }
+
     /// Whether `event` satisfies every field of the pattern.
     #[must_use]
     pub fn matches(&self, event: &Value) -> bool {
@@ -91,6 +99,11 @@ impl ObjectPattern {
             pattern.fields.push((key.clone(), field));
         }
         Ok(pattern)
+    }
+
+    fn top_level<'a>(&'a self, fields: &mut Vec<&'a str>) {
+        fields.extend(self.fields.iter().map(|(key, _)| key.as_str()));
+        self.any_of.iter().for_each(|alternative| alternative.top_level(fields));
     }
 
     fn matches_value(&self, value: Option<&Value>) -> bool {
@@ -567,6 +580,19 @@ mod tests {
 
     fn matches(pattern_value: Value, event: Value) -> bool {
         pattern(pattern_value).matches(&event)
+    }
+
+    #[test]
+    fn a_pattern_names_the_top_level_fields_it_reads_including_those_of_its_alternatives() {
+        let or = pattern(json!({
+            "source": ["a"],
+            "detail": { "status": ["paid"] },
+            "$or": [{ "detail-type": ["X"] }, { "resources": [{ "exists": true }] }]
+        }));
+        let mut fields = or.fields();
+        fields.sort();
+        assert_eq!(fields, ["detail", "detail-type", "resources", "source"]);
+        assert_eq!(pattern(json!({ "source": ["a"] })).fields(), ["source"]);
     }
 
     fn parse_error(value: Value) -> PatternError {

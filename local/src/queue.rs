@@ -6,15 +6,45 @@
 //! decode again.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use serde_json::Value;
+use functions::registry::BusEvent;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
-/// The EventBridge event a rule's target receives, decoded once and shared by
-/// every target of the same entry.
-pub type Event = Arc<EventBridgeEvent<Value>>;
+/// A PutEvents entry as the bus hands it to every target of its rules.
+pub type Event = Arc<Routed>;
+
+#[derive(Debug)]
+pub struct Routed {
+    /// The EventBridge event as JSON: what is stored, and dead-lettered.
+    pub text: Box<str>,
+    /// The event as event functions take it, read once for all the targets;
+    /// or why it cannot be (its detail is no envelope), which fails each
+    /// delivery as the Lambda runtime would fail the invocation.
+    pub decoded: Result<BusEvent, String>,
+}
+
+impl Routed {
+    /// `text` must be an EventBridge event; its detail may be any object.
+    pub fn read(text: impl Into<Box<str>>) -> Result<Routed, String> {
+        let text = text.into();
+        serde_json::from_str::<EventBridgeEvent<Box<RawValue>>>(&text).map_err(|e| e.to_string())?;
+        Ok(Routed::new(text))
+    }
+
+    /// An event as the bus built it.
+    pub fn of(event: &EventBridgeEvent<Box<RawValue>>) -> Result<Routed, String> {
+        Ok(Routed::new(serde_json::to_string(event).map_err(|e| e.to_string())?.into()))
+    }
+
+    /// The text of an EventBridge event, and the event read from it.
+    pub fn new(text: Box<str>) -> Routed {
+        let decoded = serde_json::from_str(&text).map_err(|e| format!("the event is not the input of an event function: {e}"));
+        Routed { text, decoded }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -128,7 +158,7 @@ mod tests {
             stored: Stored::Alone,
             target: "notify-customer".into(),
             rule: "Notify".into(),
-            event: Arc::new(EventBridgeEvent::default()),
+            event: Arc::new(Routed::new("{}".into())),
             attempts: 0,
             max_retries: 3,
             due_at,

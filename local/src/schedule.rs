@@ -3,7 +3,7 @@
 //! after start, like a freshly deployed rule's.
 
 use functions::Deps;
-use functions::registry::{self, EventHandler};
+use functions::registry::{self, ScheduleEvent, ScheduledHandler};
 use serde_json::json;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -26,7 +26,7 @@ pub fn rate(expression: &str) -> Option<Duration> {
 pub struct Scheduled {
     pub deps: Deps,
     pub function: String,
-    pub handler: EventHandler,
+    pub handler: ScheduledHandler,
     pub every: Duration,
 }
 
@@ -58,9 +58,9 @@ impl Scheduled {
             "resources": [format!("arn:aws:events:local:000000000000:rule/{}", self.function)],
             "detail": {},
         });
-        match serde_json::from_value(event) {
+        match serde_json::from_value::<ScheduleEvent>(event) {
             Ok(event) => {
-                let _ = registry::invoke_event(&self.function, self.handler, &self.deps, event).await;
+                let _ = registry::invoke_event(&self.function, self.handler, &self.deps, &event).await;
             }
             Err(error) => tracing::error!(function = self.function, %error, "cannot build the scheduled event"),
         }

@@ -141,7 +141,8 @@ async fn a_new_bus_queues_what_the_last_run_left_and_parks_what_it_cannot_read()
     let database = Database::open(&path).expect("the file opens again");
     let bus = LocalBus::new(database.clone(), &wiring).expect("the bus starts on the stored deliveries");
     let queued = bus.queue().take_due(i64::MAX, 10);
-    let orders: Vec<&str> = queued.iter().filter_map(|d| d.event.detail.get("orderId").and_then(Value::as_str)).collect();
+    let events: Vec<Value> = queued.iter().map(|d| serde_json::from_str(&d.event.text).expect("a stored event is JSON")).collect();
+    let orders: Vec<&str> = events.iter().filter_map(|event| event["detail"]["orderId"].as_str()).collect();
     assert_eq!(orders, ["o0", "o1", "o2"], "every stored delivery is due again, in the order stored");
     let letters = local::bus::dead_letters(&database).expect("the dead letters read");
     assert_eq!(letters.len(), 1, "the unreadable delivery is parked: {letters:?}");

@@ -95,7 +95,7 @@ fn probe_event(aggregate_type: &str, aggregate_id: &str, version: u64, data: Val
         correlation_id: format!("correlation-{aggregate_id}"),
         causation_id: format!("request/{aggregate_id}/{version}"),
         time: time + Duration::milliseconds(version as i64),
-        data,
+        data: serde_json::value::to_raw_value(&data).expect("the probe data is JSON"),
     }
 }
 

@@ -75,7 +75,7 @@ impl EventStore for Streamed {
 /// EventBridge: each entry to every function whose rule matches it.
 pub struct RoutingBus {
     wiring: Wiring,
-    deliveries: Mutex<VecDeque<(String, Value)>>,
+    deliveries: Mutex<VecDeque<(String, registry::BusEvent)>>,
     tally: Arc<Mutex<Tally>>,
 }
 
@@ -90,11 +90,14 @@ impl EventBus for RoutingBus {
             tally.bus_entries += 1;
             tally.bus_chunks += size.div_ceil(EVENT_CHUNK).max(1) as u64;
             tally.largest_entry = tally.largest_entry.max(size);
-            let detail = serde_json::from_str(&entry.detail).map_err(|e| BusError::Unavailable(e.to_string()))?;
-            let event = local::bus::eventbridge_event(entry, detail);
+            let event = local::bus::eventbridge_event(entry).map_err(BusError::Unavailable)?;
+            let seen = local::bus::matchable(&event, &local::bus::fields_read(&self.wiring)).map_err(BusError::Unavailable)?;
+            // As the Lambda runtime reads it: the event's JSON text.
+            let text = serde_json::to_string(&event).map_err(|e| BusError::Unavailable(e.to_string()))?;
+            let event: registry::BusEvent = serde_json::from_str(&text).map_err(|e| BusError::Unavailable(e.to_string()))?;
             for function in &self.wiring.functions {
                 // Each matching rule is a target of its own: one invocation each.
-                for _ in function.rules.iter().filter(|rule| rule.pattern.matches(&event)) {
+                for _ in function.rules.iter().filter(|rule| rule.pattern.matches(&seen)) {
                     lock(&self.deliveries).push_back((function.name.clone(), event.clone()));
                 }
             }
@@ -204,7 +207,7 @@ impl Cloud {
                 let Some(Handler::Event(handler)) = registry::handler(&function) else { anyhow::bail!("{function} takes no events") };
                 self.meter.set_function(&function);
                 let started = Instant::now();
-                registry::invoke_event(&function, handler, &self.deps, serde_json::from_value(event)?).await?;
+                registry::invoke_event(&function, handler, &self.deps, &event).await?;
                 self.invoked(&function, started);
                 continue;
             }

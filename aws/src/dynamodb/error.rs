@@ -171,7 +171,7 @@ mod tests {
             correlation_id: order.into(),
             causation_id: "request/r1".into(),
             time: Utc::now(),
-            data: json!({ "customerId": "c1", "storeId": "s1" }),
+            data: serde_json::value::to_raw_value(&json!({ "customerId": "c1", "storeId": "s1" })).unwrap(),
         }
     }
 

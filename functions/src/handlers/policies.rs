@@ -5,25 +5,23 @@
 use crate::command::{CommandError, execute, load, stream_write};
 use crate::deps::Deps;
 use crate::ports::StoreError;
-use crate::registry::{HandlerError, decode};
-use aws_lambda_events::eventbridge::EventBridgeEvent;
+use crate::registry::{BusEvent, HandlerError, decode};
 use chrono::Utc;
 use domain::delivery::Delivery;
 use domain::ordering::Order;
 use domain::payment::Payment;
 use domain::policy::{self, Issued};
 use domain::{Envelope, Metadata};
-use serde_json::Value;
 
 fn metadata<C>(cause: &Envelope, issued: &Issued<C>) -> Metadata {
     Metadata { correlation_id: cause.correlation_id.clone(), causation_id: issued.command_id.clone(), time: Utc::now() }
 }
 
 /// Rejected or cancelled: return the customer's money, exactly once.
-pub async fn refund_payment(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+pub async fn refund_payment(deps: &Deps, event: &BusEvent) -> Result<(), HandlerError> {
     let (envelope, event) = decode(event)?;
-    let Some(issued) = policy::refund_payment(&envelope, &event) else { return Ok(()) };
-    let meta = metadata(&envelope, &issued);
+    let Some(issued) = policy::refund_payment(envelope, &event) else { return Ok(()) };
+    let meta = metadata(envelope, &issued);
     for _ in 0..=deps.settings.conflict_retries {
         let mut payment = load::<Payment>(deps.events.as_ref(), &issued.aggregate_id).await.map_err(CommandError::from)?;
         let expected = payment.version;
@@ -49,27 +47,27 @@ pub async fn refund_payment(deps: &Deps, event: EventBridgeEvent<Value>) -> Resu
 }
 
 /// Cooking started or finished: open the delivery, mark the food ready.
-pub async fn dispatch_delivery(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+pub async fn dispatch_delivery(deps: &Deps, event: &BusEvent) -> Result<(), HandlerError> {
     let (envelope, event) = decode(event)?;
-    let Some(issued) = policy::dispatch_delivery(&envelope, &event) else { return Ok(()) };
-    let meta = metadata(&envelope, &issued);
+    let Some(issued) = policy::dispatch_delivery(envelope, &event) else { return Ok(()) };
+    let meta = metadata(envelope, &issued);
     execute::<Delivery>(deps, &issued.aggregate_id, &meta, |_| Ok(issued.command.clone())).await?;
     Ok(())
 }
 
 /// The rider's progress becomes the order's status.
-pub async fn track_delivery(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+pub async fn track_delivery(deps: &Deps, event: &BusEvent) -> Result<(), HandlerError> {
     let (envelope, event) = decode(event)?;
-    let Some(issued) = policy::track_delivery(&envelope, &event) else { return Ok(()) };
-    let meta = metadata(&envelope, &issued);
+    let Some(issued) = policy::track_delivery(envelope, &event) else { return Ok(()) };
+    let meta = metadata(envelope, &issued);
     execute::<Order>(deps, &issued.aggregate_id, &meta, |_| Ok(issued.command.clone())).await?;
     Ok(())
 }
 
 /// Every status change messages the customer once.
-pub async fn notify_customer(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+pub async fn notify_customer(deps: &Deps, event: &BusEvent) -> Result<(), HandlerError> {
     let (envelope, event) = decode(event)?;
-    let Some(notification) = policy::notify_customer(&envelope, &event) else { return Ok(()) };
+    let Some(notification) = policy::notify_customer(envelope, &event) else { return Ok(()) };
     let sent = deps.notifier.notify(&notification).await?;
     tracing::info!(customer_id = %notification.customer_id, event_type = notification.event_type, ?sent, "customer notified");
     Ok(())

@@ -2,8 +2,7 @@
 
 use crate::deps::Deps;
 use crate::ports::{ViewDoc, ViewError};
-use crate::registry::{HandlerError, decode};
-use aws_lambda_events::eventbridge::EventBridgeEvent;
+use crate::registry::{BusEvent, HandlerError, decode};
 use domain::projection::Projection;
 use domain::projection::catalog::CatalogProjection;
 use domain::projection::delivery_board::DeliveryBoardProjection;
@@ -11,27 +10,26 @@ use domain::projection::order_status::OrderStatusProjection;
 use domain::projection::popular_menus::PopularMenusProjection;
 use domain::projection::store_queue::StoreQueueProjection;
 use domain::{Envelope, Event};
-use serde_json::Value;
 
-pub async fn project_order_status(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+pub async fn project_order_status(deps: &Deps, event: &BusEvent) -> Result<(), HandlerError> {
     project::<OrderStatusProjection>(deps, event).await
 }
-pub async fn project_store_queue(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+pub async fn project_store_queue(deps: &Deps, event: &BusEvent) -> Result<(), HandlerError> {
     project::<StoreQueueProjection>(deps, event).await
 }
-pub async fn project_delivery_board(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+pub async fn project_delivery_board(deps: &Deps, event: &BusEvent) -> Result<(), HandlerError> {
     project::<DeliveryBoardProjection>(deps, event).await
 }
-pub async fn project_popular_menus(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+pub async fn project_popular_menus(deps: &Deps, event: &BusEvent) -> Result<(), HandlerError> {
     project::<PopularMenusProjection>(deps, event).await
 }
-pub async fn project_catalog(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+pub async fn project_catalog(deps: &Deps, event: &BusEvent) -> Result<(), HandlerError> {
     project::<CatalogProjection>(deps, event).await
 }
 
-async fn project<P: Projection>(deps: &Deps, event: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+async fn project<P: Projection>(deps: &Deps, event: &BusEvent) -> Result<(), HandlerError> {
     let (envelope, event) = decode(event)?;
-    apply::<P>(deps, &envelope, &event).await
+    apply::<P>(deps, envelope, &event).await
 }
 
 /// Read, fold, write back guarded by the revision read; on a concurrent

@@ -8,16 +8,14 @@
 use crate::command::{CommandError, load};
 use crate::deps::Deps;
 use crate::ports::ChargeRecord;
-use crate::registry::HandlerError;
-use aws_lambda_events::eventbridge::EventBridgeEvent;
+use crate::registry::{HandlerError, ScheduleEvent};
 use chrono::{DateTime, Utc};
 use domain::ordering::Order;
-use serde_json::Value;
 
 /// On a schedule: refunds every charge older than the grace period, within
 /// the window, that is not refunded and has no order. Idempotent: the
 /// processor lists a refunded charge as refunded and refunds a charge once.
-pub async fn reconcile_payments(deps: &Deps, _schedule: EventBridgeEvent<Value>) -> Result<(), HandlerError> {
+pub async fn reconcile_payments(deps: &Deps, _schedule: &ScheduleEvent) -> Result<(), HandlerError> {
     let settings = &deps.settings.reconcile;
     let now = Utc::now();
     let ago = |age| {

@@ -112,11 +112,11 @@ async fn an_accident_cancels_the_order_and_refunds_the_customer() {
     assert_eq!(reply.expect(200), &json!({ "orderId": order_id, "state": "failed", "riderId": RIDER }));
     world.settle().await;
 
-    assert_eq!(world.last_event("Delivery", &order_id, "AccidentReported").data["description"], "hit a pothole");
+    assert_eq!(world.last_event("Delivery", &order_id, "AccidentReported").payload()["description"], "hit a pothole");
     let seen = world.order_view(CUSTOMER, &order_id).await;
     assert_eq!(seen["status"], "cancelled");
     assert_eq!(seen["timeline"].as_array().unwrap().last().unwrap()["note"], "delivery accident");
-    assert_eq!(world.last_event("Payment", &order_id, "PaymentRefunded").data["reason"], "rider-accident");
+    assert_eq!(world.last_event("Payment", &order_id, "PaymentRefunded").payload()["reason"], "rider-accident");
     assert_eq!(world.processor.refund_count(), 1, "the customer gets the money back");
     assert_eq!(world.told(CUSTOMER).last().map(String::as_str), Some("cancelled"));
     let all = world.send(Req::get("/stores/{storeId}/orders").path("storeId", &store_id).query("status", "all").owner(OWNER)).await;

@@ -314,7 +314,7 @@ async fn a_retry_after_a_refunded_attempt_pays_with_a_fresh_charge() {
     let order_id = world.send(place(CUSTOMER, &store_id, KEY)).await.expect(201)["orderId"].as_str().unwrap().to_owned();
     // A processor that honours idempotency keys would hand the refunded
     // charge back under the same order id: the retry must not be paid by it.
-    let charge_id = world.last_event("Payment", &order_id, "PaymentApproved").data["chargeId"].as_str().unwrap().to_owned();
+    let charge_id = world.last_event("Payment", &order_id, "PaymentApproved").payload()["chargeId"].as_str().unwrap().to_owned();
     assert!(!world.processor.is_refunded(&charge_id), "the order is paid by a live charge");
     assert_eq!(live_charges(&world), 1, "the customer pays once");
     assert_eq!(orders_placed(&world), [order_id]);
@@ -389,7 +389,7 @@ async fn a_crash_between_charge_and_store_is_retried_onto_the_same_charge() {
     assert_eq!(orders_placed(&world), std::slice::from_ref(&order_id), "one order");
     assert_eq!(world.processor.charge_count(), 1, "paid by the charge the crashed run took: one charge");
     assert_eq!(world.processor.refund_count(), 0, "nothing to refund");
-    let charge_id = world.last_event("Payment", &order_id, "PaymentApproved").data["chargeId"].as_str().unwrap().to_owned();
+    let charge_id = world.last_event("Payment", &order_id, "PaymentApproved").payload()["chargeId"].as_str().unwrap().to_owned();
     assert!(!world.processor.is_refunded(&charge_id));
 }
 
@@ -430,7 +430,7 @@ async fn a_crashed_run_taken_over_after_the_sweeps_grace_pays_with_a_fresh_charg
 
     let order_id = world.send(place(CUSTOMER, &store_id, KEY)).await.expect(201)["orderId"].as_str().unwrap().to_owned();
     crate::payments::reconcile(&world).await.expect("reconciliation runs");
-    let charge_id = world.last_event("Payment", &order_id, "PaymentApproved").data["chargeId"].as_str().unwrap().to_owned();
+    let charge_id = world.last_event("Payment", &order_id, "PaymentApproved").payload()["chargeId"].as_str().unwrap().to_owned();
     assert!(!world.processor.is_refunded(&charge_id), "the order is paid by a charge the sweep leaves alone");
     assert_eq!((world.processor.charge_count(), world.processor.refund_count()), (2, 1), "the crashed run's charge is refunded");
     assert_eq!(orders_placed(&world), [order_id]);

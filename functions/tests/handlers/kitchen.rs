@@ -53,7 +53,7 @@ async fn the_owner_rejects_an_order_and_the_customer_is_refunded() {
     world.settle().await;
 
     assert_eq!(world.processor.refund_count(), 1, "the charge is refunded");
-    assert_eq!(world.last_event("Payment", &order_id, "PaymentRefunded").data["reason"], "store-rejected");
+    assert_eq!(world.last_event("Payment", &order_id, "PaymentRefunded").payload()["reason"], "store-rejected");
     let seen = world.order_view(CUSTOMER, &order_id).await;
     assert_eq!(seen["status"], "rejected");
     assert_eq!(seen["timeline"][1]["note"], "out of flour", "the customer sees why");

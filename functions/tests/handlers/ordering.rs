@@ -41,11 +41,11 @@ async fn a_customer_places_an_order_and_pays_for_it() {
     let order = world.stream("Order", &order_id);
     assert_eq!(payment.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), ["PaymentApproved"]);
     assert_eq!(order.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), ["OrderPlaced"]);
-    let charge_id = payment[0].data["chargeId"].as_str().unwrap();
+    let charge_id = payment[0].payload()["chargeId"].as_str().unwrap().to_owned();
     assert!(charge_id.starts_with("ch_"), "the processor's charge id is recorded: {charge_id}");
-    assert_eq!(order[0].data["chargeId"], charge_id, "the order names the charge it was paid with");
-    assert_eq!(payment[0].data["amount"], 2050);
-    assert_eq!(order[0].data["customerId"], CUSTOMER);
+    assert_eq!(order[0].payload()["chargeId"], charge_id, "the order names the charge it was paid with");
+    assert_eq!(payment[0].payload()["amount"], 2050);
+    assert_eq!(order[0].payload()["customerId"], CUSTOMER);
     for event in payment.iter().chain(&order) {
         assert_eq!(event.correlation_id, order_id, "everything the order causes carries its id");
         assert!(event.causation_id.starts_with("request/req-"), "caused by the request: {}", event.causation_id);
@@ -216,12 +216,12 @@ async fn a_customer_cancels_and_gets_the_money_back_once() {
     assert_eq!(reply.expect(200), &json!({ "orderId": order_id, "status": "cancelled" }));
     world.settle().await;
 
-    let charge_id = world.stream("Payment", &order_id)[0].data["chargeId"].as_str().unwrap().to_owned();
+    let charge_id = world.stream("Payment", &order_id)[0].payload()["chargeId"].as_str().unwrap().to_owned();
     assert!(world.processor.is_refunded(&charge_id), "the charge is refunded");
     assert_eq!(world.processor.refund_count(), 1);
     let refunded = world.last_event("Payment", &order_id, "PaymentRefunded");
-    assert_eq!(refunded.data["reason"], "customer-cancelled");
-    assert_eq!(refunded.data["amount"], 2050);
+    assert_eq!(refunded.payload()["reason"], "customer-cancelled");
+    assert_eq!(refunded.payload()["amount"], 2050);
     let seen = world.order_view(CUSTOMER, &order_id).await;
     assert_eq!(seen["status"], "cancelled");
     assert_eq!(seen["timeline"].as_array().unwrap().last().unwrap()["note"], "cancelled by the customer");

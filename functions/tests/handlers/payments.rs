@@ -13,8 +13,8 @@ mod simulator;
 mod timeout;
 
 use crate::support::World;
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use functions::payments::Clock;
+use functions::registry::ScheduleEvent;
 use functions::registry::{self, Handler, HandlerError};
 use serde_json::{Value, json};
 use std::sync::Mutex;
@@ -66,6 +66,6 @@ pub async fn reconcile(world: &World) -> Result<(), HandlerError> {
     let Some(Handler::Scheduled(handler)) = registry::handler("reconcile-payments") else {
         panic!("reconcile-payments is a scheduled function")
     };
-    let event: EventBridgeEvent<Value> = serde_json::from_value(scheduled_event()).expect("a scheduled event deserializes");
-    registry::invoke_event("reconcile-payments", handler, &world.deps, event).await
+    let event: ScheduleEvent = serde_json::from_str(&scheduled_event().to_string()).expect("a scheduled event deserializes");
+    registry::invoke_event("reconcile-payments", handler, &world.deps, &event).await
 }

@@ -64,7 +64,7 @@ async fn a_refund_delivered_twice_refunds_once() {
     world.deliver("refund-payment", &cancelled).await.expect("the second delivery is no error");
     assert_eq!(world.event_types("Payment", &order_id), ["PaymentApproved", "PaymentRefunded"], "one PaymentRefunded");
     assert_eq!(counting.refund_calls(), 1, "the processor is asked once");
-    let charge_id = world.stream("Payment", &order_id)[0].data["chargeId"].as_str().unwrap().to_owned();
+    let charge_id = world.stream("Payment", &order_id)[0].payload()["chargeId"].as_str().unwrap().to_owned();
     assert!(counting.inner.is_refunded(&charge_id));
     assert_eq!(counting.inner.refund_count(), 1);
 }
@@ -153,7 +153,7 @@ async fn dispatch_converges_whatever_the_order_and_number_of_deliveries() {
     let opened = world.last_event("Delivery", &order_id, "DeliveryOpened");
     assert_eq!(opened.correlation_id, order_id);
     assert_eq!(opened.causation_id, format!("dispatch-delivery/{}", finished.event_id), "caused by the event, not a request");
-    assert_eq!(opened.data["details"]["address"], ADDRESS);
+    assert_eq!(opened.payload()["details"]["address"], ADDRESS);
     world.settle().await;
     world.ride(RIDER, &order_id, "pick").await.expect(200);
 }
@@ -176,7 +176,7 @@ async fn tracking_converges_whatever_the_order_and_number_of_deliveries() {
     world.deliver("track-delivery", &picked).await.unwrap();
     world.deliver("track-delivery", &completed).await.unwrap();
     assert_eq!(world.event_types("Order", &order_id), expected, "late and repeated events change nothing");
-    assert_eq!(world.last_event("Order", &order_id, "OrderDelivered").data["riderId"], RIDER);
+    assert_eq!(world.last_event("Order", &order_id, "OrderDelivered").payload()["riderId"], RIDER);
 }
 
 #[tokio::test]
@@ -192,7 +192,7 @@ async fn an_accident_delivered_twice_cancels_and_refunds_once() {
     let cancelled = world.last_event("Order", &order_id, "OrderCancelled");
     world.deliver("refund-payment", &cancelled).await.unwrap();
     world.deliver("refund-payment", &cancelled).await.unwrap();
-    assert_eq!(world.last_event("Payment", &order_id, "PaymentRefunded").data["reason"], "rider-accident");
+    assert_eq!(world.last_event("Payment", &order_id, "PaymentRefunded").payload()["reason"], "rider-accident");
     assert_eq!(world.processor.refund_count(), 1);
 }
 
@@ -236,7 +236,7 @@ async fn an_unreadable_event_fails_instead_of_vanishing() {
         assert!(matches!(outcome, Err(HandlerError::Decode(_))), "{function} must not guess at a newer schema: {outcome:?}");
 
         let mut malformed = placed.clone();
-        malformed.data = json!({ "customerId": 7 });
+        malformed.data = serde_json::value::to_raw_value(&json!({ "customerId": 7 })).unwrap();
         let outcome = world.deliver(function, &malformed).await;
         assert!(matches!(outcome, Err(HandlerError::Decode(_))), "{function}: {outcome:?}");
     }

@@ -95,7 +95,7 @@ async fn a_refund_recorded_after_the_processor_refunded_is_not_refunded_twice() 
     assert_eq!(outcomes.iter().filter(|o| o.is_err()).count(), 1);
     let (third, _) = &cancellations[2];
     assert_eq!(world.event_types("Payment", third), ["PaymentApproved"], "the failed record stored nothing");
-    let charge_id = world.stream("Payment", third)[0].data["chargeId"].as_str().unwrap().to_owned();
+    let charge_id = world.stream("Payment", third)[0].payload()["chargeId"].as_str().unwrap().to_owned();
     assert!(counting.inner.is_refunded(&charge_id), "but the processor did refund");
 
     for (_, cancelled) in &cancellations {

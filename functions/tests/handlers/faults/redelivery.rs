@@ -203,7 +203,7 @@ async fn every_delivery_twice_and_shuffled_changes_nothing_more() {
             let mut expected: Vec<String> = world
                 .events()
                 .into_iter()
-                .filter(|e| e.aggregate_type == "Order" && e.data["customerId"] == customer)
+                .filter(|e| e.aggregate_type == "Order" && e.payload()["customerId"] == customer)
                 .map(|e| e.event_id)
                 .collect();
             ids.sort();

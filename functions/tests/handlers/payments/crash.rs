@@ -57,7 +57,7 @@ async fn the_charge_of_an_order_lost_in_a_crash_is_refunded_exactly_once() {
     assert_eq!(processor.inner.refund_count(), 1, "exactly one refund");
     assert_eq!(processor.refund_calls(), 1, "the second run asks for no refund at all");
 
-    let kept_charge = world.stream("Payment", &kept)[0].data["chargeId"].as_str().expect("a charge id").to_owned();
+    let kept_charge = world.stream("Payment", &kept)[0].payload()["chargeId"].as_str().expect("a charge id").to_owned();
     assert!(!processor.inner.is_refunded(&kept_charge), "a charge whose order exists is never refunded");
     assert_eq!(world.event_types("Payment", &kept), ["PaymentApproved"]);
     assert_eq!(world.order_view(CUSTOMER, &kept).await["status"], "placed", "its customer still has the order");

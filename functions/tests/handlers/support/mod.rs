@@ -9,10 +9,10 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::dynamodb::{Event as StreamBatch, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use domain::Envelope;
 use functions::embedded::{Database, SimulatedProcessor};
 use functions::ports::{BusEntry, BusError, ChargeReceipt, ChargeRequest, EventBus, PaymentError, PaymentGateway, PutOutcome};
+use functions::registry::BusEvent;
 use functions::registry::{self, Handler, HandlerError};
 use functions::{Deps, item};
 use http::HeaderMap;
@@ -637,9 +637,11 @@ impl World {
 
     /// Delivers an EventBridge event given as JSON.
     pub async fn deliver_json(&self, function: &str, event: Value) -> Result<(), HandlerError> {
-        let event: EventBridgeEvent<Value> = serde_json::from_value(event).expect("an EventBridge event deserializes");
+        // As the Lambda runtime reads it, from the invocation's JSON text: an
+        // event that is not an event function's input fails the invocation.
+        let event: BusEvent = serde_json::from_str(&event.to_string()).map_err(|e| HandlerError::BadEvent(e.to_string()))?;
         let Some(Handler::Event(handler)) = registry::handler(function) else { panic!("{function} is no event function") };
-        registry::invoke_event(function, handler, &self.deps, event).await
+        registry::invoke_event(function, handler, &self.deps, &event).await
     }
 
     // ----------------------------------------------------------- scenarios
