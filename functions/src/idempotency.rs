@@ -170,7 +170,7 @@ struct Slot {
 
 impl Slot {
     fn doc(&self, record: &Record) -> Result<ViewDoc, Problem> {
-        let body = serde_json::value::to_raw_value(record).map_err(|error| Problem::new(500, format!("idempotency record: {error}")))?;
+        let body = serde_json::to_string(record).map_err(|error| Problem::new(500, format!("idempotency record: {error}")))?;
         Ok(ViewDoc { key: self.key.clone(), partition: self.partition.clone(), revision: 0, body })
     }
 }

@@ -25,7 +25,6 @@ use domain::projection::store_queue::StoreQueueProjection;
 use domain::{DecodeError, Envelope, Event};
 use serde::Serialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
@@ -115,7 +114,7 @@ pub async fn rebuild(deps: &Deps, views: &[String]) -> Result<Report, RebuildErr
 trait Fold: Send + Sync {
     fn name(&self) -> &'static str;
     fn add(&mut self, envelope: &Envelope, event: &Event);
-    fn documents(&self) -> Result<Vec<(String, String, Box<RawValue>)>, ViewError>;
+    fn documents(&self) -> Result<Vec<(String, String, String)>, ViewError>;
 }
 
 /// By key: the partition of the last event that located it, and the view.
@@ -136,11 +135,11 @@ where
         *view = P::apply(std::mem::take(view), envelope, event);
     }
 
-    fn documents(&self) -> Result<Vec<(String, String, Box<RawValue>)>, ViewError> {
+    fn documents(&self) -> Result<Vec<(String, String, String)>, ViewError> {
         self.0
             .iter()
             .map(|(key, (partition, view))| {
-                let body = serde_json::value::to_raw_value(view).map_err(|e| ViewError::Corrupt(format!("{}/{key}: {e}", P::NAME)))?;
+                let body = serde_json::to_string(view).map_err(|e| ViewError::Corrupt(format!("{}/{key}: {e}", P::NAME)))?;
                 Ok((key.clone(), partition.clone(), body))
             })
             .collect()
@@ -162,7 +161,7 @@ fn fold_of(name: &str) -> Result<Box<dyn Fold>, RebuildError> {
 async fn write(
     views: &Arc<dyn ViewStore>,
     view: &'static str,
-    documents: Vec<(String, String, Box<RawValue>)>,
+    documents: Vec<(String, String, String)>,
     retries: u32,
 ) -> Result<usize, ViewError> {
     let (mut writers, mut rewritten) = (JoinSet::new(), 0);
@@ -209,7 +208,7 @@ async fn overwrite(views: &dyn ViewStore, view: &str, mut doc: ViewDoc, retries:
 }
 
 /// Whether two bodies are the same JSON: the same text, or the same values.
-fn same_json(a: &RawValue, b: &RawValue) -> bool {
-    let value = |body: &RawValue| serde_json::from_str::<Value>(body.get());
-    a.get() == b.get() || matches!((value(a), value(b)), (Ok(a), Ok(b)) if a == b)
+fn same_json(a: &str, b: &str) -> bool {
+    let value = |body: &str| serde_json::from_str::<Value>(body);
+    a == b || matches!((value(a), value(b)), (Ok(a), Ok(b)) if a == b)
 }

@@ -1,34 +1,28 @@
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 use thiserror::Error;
 
 /// One read-model document. `revision` counts its writes and guards them.
-/// `body` is the document as JSON text: readers decode their typed view
-/// straight from it, writers encode straight to it.
+/// `body` is the document as JSON text: writers encode their typed view
+/// straight to it, readers decode straight from it (`decode`), which is also
+/// where a body that is not JSON shows; a store does not parse it to check.
 ///
 /// A body whose top-level `expiresAt` is a Unix time in seconds may be
 /// removed by the store some time after then (DynamoDB's TTL takes up to a
 /// few days; the embedded store keeps it). Until removed it reads back as any
 /// other document, so readers check the time themselves.
-#[derive(Debug, Clone)]
+/// Bodies compare as text: the same JSON formatted differently is not equal.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ViewDoc {
     pub key: String,
     pub partition: String,
     pub revision: u64,
-    pub body: Box<RawValue>,
+    pub body: String,
 }
 
 impl ViewDoc {
     /// The body decoded as a view (or any other type it holds).
     pub fn decode<V: serde::de::DeserializeOwned>(&self) -> serde_json::Result<V> {
-        serde_json::from_str(self.body.get())
-    }
-}
-
-/// Bodies compare as text: the same JSON formatted differently is not equal.
-impl PartialEq for ViewDoc {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key && self.partition == other.partition && self.revision == other.revision && self.body.get() == other.body.get()
+        serde_json::from_str(&self.body)
     }
 }
 

@@ -2,7 +2,6 @@ use super::Database;
 use crate::ports::{ViewDoc, ViewError, ViewStore};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
-use serde_json::value::RawValue;
 
 #[async_trait]
 impl ViewStore for Database {
@@ -17,11 +16,11 @@ impl ViewStore for Database {
             })
             .await
             .map_err(unavailable)?;
-        row.map(into_doc).transpose()
+        Ok(row.map(into_doc))
     }
 
     async fn put(&self, view: &str, doc: &ViewDoc, expected_revision: u64) -> Result<(), ViewError> {
-        let body = doc.body.get().to_owned();
+        let body = doc.body.clone();
         let (name, key, partition) = (view.to_owned(), doc.key.clone(), doc.partition.clone());
         let written = self
             .write_statement(move |connection| {
@@ -71,7 +70,7 @@ impl ViewStore for Database {
             })
             .await
             .map_err(unavailable)?;
-        rows.into_iter().map(into_doc).collect()
+        Ok(rows.into_iter().map(into_doc).collect())
     }
 }
 
@@ -81,10 +80,9 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
-/// The stored text is checked to be JSON, not decoded.
-fn into_doc((key, partition, revision, body): Row) -> Result<ViewDoc, ViewError> {
-    let body = RawValue::from_string(body).map_err(|e| ViewError::Corrupt(e.to_string()))?;
-    Ok(ViewDoc { key, partition, revision: revision as u64, body })
+/// The stored text as it is: its readers decode it.
+fn into_doc((key, partition, revision, body): Row) -> ViewDoc {
+    ViewDoc { key, partition, revision: revision as u64, body }
 }
 
 fn unavailable(error: rusqlite::Error) -> ViewError {

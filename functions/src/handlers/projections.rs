@@ -46,7 +46,7 @@ pub async fn apply<P: Projection>(deps: &Deps, envelope: &Envelope, event: &Even
         if revision > 0 && next == view {
             return Ok(());
         }
-        let body = serde_json::value::to_raw_value(&next).map_err(|e| ViewError::Corrupt(e.to_string()))?;
+        let body = serde_json::to_string(&next).map_err(|e| ViewError::Corrupt(e.to_string()))?;
         let doc = ViewDoc { key: key.key.clone(), partition: key.partition.clone(), revision: revision + 1, body };
         match deps.views.put(P::NAME, &doc, revision).await {
             Ok(()) => return Ok(()),

@@ -16,7 +16,6 @@ use functions::registry::BusEvent;
 use functions::registry::{self, Handler, HandlerError};
 use functions::{Deps, item};
 use http::HeaderMap;
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -754,13 +753,13 @@ pub fn stream_batch(records: Vec<EventRecord>) -> StreamBatch {
 }
 
 /// A view document's body with this JSON.
-pub fn body(value: Value) -> Box<RawValue> {
-    serde_json::value::to_raw_value(&value).expect("a JSON value is JSON text")
+pub fn body(value: Value) -> String {
+    value.to_string()
 }
 
 /// What a view document's body says.
-pub fn body_json(body: &RawValue) -> Value {
-    serde_json::from_str(body.get()).expect("a stored body is JSON")
+pub fn body_json(body: &str) -> Value {
+    serde_json::from_str(body).expect("a stored body is JSON")
 }
 
 /// An EventBridge event as a rule target receives it.
