@@ -152,6 +152,29 @@ impl Queue {
 mod tests {
     use super::*;
 
+    fn eventbridge(detail: &str) -> String {
+        format!(r#"{{"version":"0","id":"e1","detail-type":"OrderAccepted","source":"food-delivery.ordering","detail":{detail}}}"#)
+    }
+
+    #[test]
+    fn an_event_is_read_once_for_its_functions_and_a_detail_that_is_no_envelope_fails_them() {
+        let meta = domain::Metadata { correlation_id: "o1".into(), causation_id: "r1".into(), time: chrono::Utc::now() };
+        let accepted = domain::ordering::OrderEvent::OrderAccepted {
+            customer_id: domain::CustomerId("c1".into()),
+            store_id: domain::StoreId("s1".into()),
+        };
+        let envelope = domain::Envelope::wrap::<domain::ordering::Order>("o1", 2, &accepted, &meta);
+        let text = eventbridge(&serde_json::to_string(&envelope).expect("an envelope serializes"));
+        let routed = Routed::read(text.as_str()).expect("an EventBridge event");
+        assert_eq!(routed.decoded.as_ref().map(|event| &event.detail), Ok(&envelope), "the functions get the envelope as sent");
+        assert_eq!(&*routed.text, text, "and the text is kept as it came, to store");
+
+        let other = Routed::read(eventbridge(r#"{"orderId":"o1"}"#)).expect("any object is an EventBridge detail");
+        let error = other.decoded.expect_err("but no function takes it");
+        assert!(error.contains("not the input of an event function"), "{error}");
+        assert!(Routed::read("[]").is_err(), "what is no EventBridge event at all is not read");
+    }
+
     fn delivery(id: i64, due_at: i64) -> Delivery {
         Delivery {
             id,
