@@ -675,32 +675,7 @@ mod tests {
 
     /// One rule that reads the detail, one that does not.
     fn wiring() -> Wiring {
-        let function = |name: &str, pattern: &str| {
-            format!(
-                "
-  {name}Function:
-    Type: AWS::Serverless::Function
-    Metadata:
-      BuildProperties:
-        Binary: bootstrap
-    Properties:
-      Environment:
-        Variables:
-          FUNCTION: {name}
-      Events:
-        Orders:
-          Type: EventBridgeRule
-          Properties:
-            Pattern: {pattern}
-"
-            )
-        };
-        let template = format!(
-            "Resources:{}{}",
-            function("paid", r#"{"detail": {"status": ["paid"]}}"#),
-            function("any", r#"{"source": ["food-delivery.test"]}"#)
-        );
-        Wiring::parse(&template).expect("the test template parses")
+        crate::template::rule_targets(&[("paid", r#"{"detail": {"status": ["paid"]}}"#), ("any", r#"{"source": ["food-delivery.test"]}"#)])
     }
 
     #[tokio::test]

@@ -189,29 +189,8 @@ mod tests {
 
     /// Two functions whose rules match the same events.
     fn wiring() -> Wiring {
-        let function = |name: &str| {
-            format!(
-                "
-  {name}Function:
-    Type: AWS::Serverless::Function
-    Metadata:
-      BuildProperties:
-        Binary: bootstrap
-    Properties:
-      Environment:
-        Variables:
-          FUNCTION: {name}
-      Events:
-        Orders:
-          Type: EventBridgeRule
-          Properties:
-            Pattern:
-              source: [food-delivery.test]
-"
-            )
-        };
-        let template = format!("Resources:{}{}", function("first"), function("second"));
-        Wiring::parse(&template).expect("the test template parses")
+        let pattern = r#"{"source": ["food-delivery.test"]}"#;
+        crate::template::rule_targets(&[("first", pattern), ("second", pattern)])
     }
 
     /// Records `outcomes` as the dispatcher does, and waits until they are.

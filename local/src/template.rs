@@ -132,3 +132,31 @@ fn function(logical_id: &str, resource: &Value) -> Result<Function, TemplateErro
     }
     Ok(function)
 }
+
+/// Wiring for unit tests: one function per (name, pattern), each the target
+/// of an EventBridge rule with that pattern (YAML flow style).
+#[cfg(test)]
+pub(crate) fn rule_targets(functions: &[(&str, &str)]) -> Wiring {
+    let function = |(name, pattern): &(&str, &str)| {
+        format!(
+            "
+  {name}Function:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: bootstrap
+    Properties:
+      Environment:
+        Variables:
+          FUNCTION: {name}
+      Events:
+        Orders:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: {pattern}
+"
+        )
+    };
+    let template: String = functions.iter().map(function).collect();
+    Wiring::parse(&format!("Resources:{template}")).expect("the test template parses")
+}
