@@ -146,7 +146,7 @@ fn every_sample_is_the_input_its_handler_takes() {
                 json["detail"],
                 "the detail is exactly an envelope, nothing more"
             );
-            check_envelope(&envelope);
+            check_envelope(envelope);
             assert_eq!(Some(event.source.as_str()), envelope.source(), "source");
             assert_eq!(event.detail_type, envelope.event_type, "detail-type");
         }

@@ -32,6 +32,7 @@ pub struct Envelope {
     pub correlation_id: String,
     /// The command or event that caused this one.
     pub causation_id: String,
+    #[serde(with = "crate::time")]
     pub time: DateTime<Utc>,
     /// The payload as JSON text, kept as it came: every event is read and
     /// written several times on its way (store, stream, bus, consumers), and

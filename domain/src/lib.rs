@@ -22,6 +22,7 @@ pub mod ordering;
 pub mod payment;
 pub mod policy;
 pub mod projection;
+pub mod time;
 
 pub use aggregate::{Aggregate, DomainEvent, Versioned};
 pub use envelope::{DecodeError, Envelope, Event, Metadata};

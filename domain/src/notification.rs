@@ -22,6 +22,7 @@ pub struct Notification {
     pub event_type: String,
     pub status: OrderStatus,
     pub message: String,
+    #[serde(with = "crate::time")]
     pub time: DateTime<Utc>,
 }
 

@@ -288,21 +288,22 @@ struct StoredBatch {
     deliveries: Vec<StoredDelivery>,
 }
 
-#[derive(Deserialize)]
+/// Read with owned names, written with borrowed ones.
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StoredDelivery {
+struct StoredDelivery<S = String> {
     /// Its event's index in `events`.
     event: usize,
-    target: String,
-    rule: String,
+    target: S,
+    rule: S,
     max_retries: u32,
 }
 
 /// The JSON of a `StoredBatch`, built from the texts the rows share: an
 /// event matched by several rules is written once.
-fn batch_body(rows: &[Row]) -> String {
+fn batch_body(rows: &[Row]) -> serde_json::Result<String> {
     let mut events: Vec<&Event> = Vec::new();
-    let mut deliveries = String::new();
+    let mut deliveries = Vec::with_capacity(rows.len());
     for row in rows {
         let event = match events.iter().position(|event| Arc::ptr_eq(event, &row.event)) {
             Some(index) => index,
@@ -311,14 +312,10 @@ fn batch_body(rows: &[Row]) -> String {
                 events.len() - 1
             }
         };
-        if !deliveries.is_empty() {
-            deliveries.push(',');
-        }
-        let delivery = json!({ "event": event, "target": &*row.target, "rule": &*row.rule, "maxRetries": row.max_retries });
-        deliveries.push_str(&delivery.to_string());
+        deliveries.push(StoredDelivery { event, target: &*row.target, rule: &*row.rule, max_retries: row.max_retries });
     }
     let events: Vec<&str> = events.iter().map(|event| &*event.text).collect();
-    format!(r#"{{"events":[{}],"deliveries":[{deliveries}]}}"#, events.join(","))
+    Ok(format!(r#"{{"events":[{}],"deliveries":{}}}"#, events.join(","), serde_json::to_string(&deliveries)?))
 }
 
 /// What a restart found it cannot deliver: parked as dead letters
@@ -389,7 +386,10 @@ impl LocalBus {
         }
         let now = Utc::now().timestamp_millis();
         let batch = self.next_id.fetch_add(1 + rows.len() as i64, Ordering::Relaxed);
-        let body = (!rows.is_empty()).then(|| batch_body(&rows));
+        let body = (!rows.is_empty())
+            .then(|| batch_body(&rows))
+            .transpose()
+            .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
         let written = self.database.write(move |connection| {
             if let Some(body) = &body {
                 connection.prepare_cached("INSERT INTO put_batches (id, body) VALUES (?1, ?2)")?.execute(params![batch, body])?;

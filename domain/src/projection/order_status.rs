@@ -17,6 +17,7 @@ pub struct OrderSummary {
     pub total: Money,
     pub region: Region,
     pub address: String,
+    #[serde(with = "crate::time")]
     pub placed_at: DateTime<Utc>,
 }
 
@@ -33,6 +34,7 @@ impl OrderSummary {
 pub struct TimelineEntry {
     pub version: u64,
     pub status: OrderStatus,
+    #[serde(with = "crate::time")]
     pub time: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -60,6 +62,7 @@ pub struct OrderStatusView {
 pub struct Refund {
     pub amount: Money,
     pub reason: RefundReason,
+    #[serde(with = "crate::time")]
     pub time: DateTime<Utc>,
 }
 

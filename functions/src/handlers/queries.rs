@@ -6,13 +6,18 @@ use super::owned_store;
 use crate::deps::Deps;
 use crate::http::{self, Caller, Problem, Request, Response, Role};
 use crate::ports::{ViewDoc, ViewError, ViewStore};
+use chrono::{DateTime, Utc};
 use domain::catalog::MAX_REGION_LEN;
+use domain::ids::{CustomerId, OrderId, Region, RiderId, StoreId};
+use domain::money::Money;
+use domain::ordering::{OrderLine, OrderStatus};
 use domain::projection::Projection;
 use domain::projection::catalog::{CatalogProjection, StoreListing};
 use domain::projection::delivery_board::{BoardEntry, DeliveryBoardProjection};
-use domain::projection::order_status::{OrderStatusProjection, OrderStatusView};
+use domain::projection::order_status::{OrderStatusProjection, OrderStatusView, Refund, TimelineEntry};
 use domain::projection::popular_menus::{self, OrderContribution, PopularMenusProjection};
 use domain::projection::store_queue::{QueuedOrder, StoreQueueProjection};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -23,7 +28,10 @@ pub async fn queries(deps: &Deps, request: Request) -> Result<Response, Problem>
         "GET /stores" => stores_in_region(deps, &request).await?,
         "GET /stores/{storeId}" => store(deps, http::path(&request, "storeId")?).await?,
         "GET /orders" => my_orders(deps, &caller).await?,
-        "GET /orders/{orderId}" => order(deps, &caller, http::path(&request, "orderId")?).await?,
+        "GET /orders/{orderId}" => {
+            let order = order(deps, &caller, http::path(&request, "orderId")?).await?;
+            return Ok(http::json(200, &OrderDetail::of(&order)));
+        }
         "GET /stores/{storeId}/orders" => store_queue(deps, &caller, &request).await?,
         "GET /deliveries" => open_deliveries(deps, &caller, &request).await?,
         "GET /stores/{storeId}/popular-menus" => popular_menus(deps, http::path(&request, "storeId")?).await?,
@@ -96,7 +104,7 @@ async fn my_orders(deps: &Deps, caller: &Caller) -> Result<Value, Problem> {
 }
 
 /// Its customer may read an order, and so may the owner of its store.
-async fn order(deps: &Deps, caller: &Caller, order_id: &str) -> Result<Value, Problem> {
+async fn order(deps: &Deps, caller: &Caller, order_id: &str) -> Result<OrderStatusView, Problem> {
     let order: OrderStatusView = get(deps.views.as_ref(), OrderStatusProjection::NAME, order_id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("order {order_id} not found")))?;
@@ -108,21 +116,47 @@ async fn order(deps: &Deps, caller: &Caller, order_id: &str) -> Result<Value, Pr
     if !allowed {
         return Err(Problem::forbidden("this order is not yours to see"));
     }
-    let summary = order.summary.as_ref();
-    Ok(json!({
-        "orderId": order.order_id,
-        "customerId": order.customer_id,
-        "storeId": order.store_id,
-        "status": order.status,
-        "lines": summary.map(|s| &s.lines),
-        "total": summary.map(|s| s.total),
-        "region": summary.map(|s| &s.region),
-        "address": summary.map(|s| &s.address),
-        "placedAt": summary.map(|s| s.placed_at),
-        "riderId": order.rider_id,
-        "timeline": order.timeline,
-        "refund": order.refund,
-    }))
+    Ok(order)
+}
+
+/// One order as `GET /orders/{orderId}` answers it. Written straight from
+/// the view, not through a `Value`: it is the route customers poll.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderDetail<'a> {
+    order_id: &'a OrderId,
+    customer_id: &'a CustomerId,
+    store_id: &'a StoreId,
+    status: Option<OrderStatus>,
+    lines: Option<&'a [OrderLine]>,
+    total: Option<Money>,
+    region: Option<&'a Region>,
+    address: Option<&'a str>,
+    #[serde(with = "domain::time::optional")]
+    placed_at: Option<DateTime<Utc>>,
+    rider_id: Option<&'a RiderId>,
+    timeline: &'a [TimelineEntry],
+    refund: Option<&'a Refund>,
+}
+
+impl<'a> OrderDetail<'a> {
+    fn of(order: &'a OrderStatusView) -> OrderDetail<'a> {
+        let summary = order.summary.as_ref();
+        OrderDetail {
+            order_id: &order.order_id,
+            customer_id: &order.customer_id,
+            store_id: &order.store_id,
+            status: order.status,
+            lines: summary.map(|s| s.lines.as_slice()),
+            total: summary.map(|s| s.total),
+            region: summary.map(|s| &s.region),
+            address: summary.map(|s| s.address.as_str()),
+            placed_at: summary.map(|s| s.placed_at),
+            rider_id: order.rider_id.as_ref(),
+            timeline: &order.timeline,
+            refund: order.refund.as_ref(),
+        }
+    }
 }
 
 /// The kitchen's queue: active orders, oldest first; `?status=all` for every order.
