@@ -102,6 +102,21 @@ fn secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(secret)
 }
 
+/// Runs `work` on a thread of its own, in a runtime of its own: the stream
+/// is the path every event takes to its consumers, and on the shared
+/// workers it waited behind every request and delivery at each step.
+fn own_thread(name: &str, work: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name(name.chars().take(15).collect()).spawn(move || {
+        runtime.block_on(work);
+        let _ = done.send(());
+    })?;
+    Ok(tokio::spawn(async move {
+        let _ = finished.await;
+    }))
+}
+
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let wiring = Wiring::load(&config.template)?;
@@ -134,7 +149,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             bail!("{} reads the stream but is not a stream function", function.name);
         };
         let tailer = StreamTailer { database: database.clone(), deps: deps.clone(), function: function.name.clone(), handler };
-        tasks.push(tokio::spawn(tailer.run(watcher.clone())));
+        tasks.push(own_thread(&function.name, tailer.run(watcher.clone()))?);
     }
     for function in wiring.functions.iter().filter(|f| !f.schedules.is_empty()) {
         let Some(Handler::Scheduled(handler)) = registry::handler(&function.name) else {
