@@ -254,7 +254,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.measure.as_secs(),
         settings.poll.as_millis()
     );
-    let mut failed = false;
+    // The target holds for a number of clients when both of its halves do
+    // at that number: the rate a client count reaches is only worth what
+    // its latencies are.
+    let mut met_at = Vec::new();
     for &clients in &settings.clients {
         println!("\n## {clients} concurrent clients\n");
         let mut runs = Vec::new();
@@ -284,15 +287,19 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             }
             runs.push(run);
         }
-        failed |= report(clients, &runs);
+        if report(clients, &runs) {
+            met_at.push(clients);
+        }
     }
-    if failed {
-        println!("\nTARGET MISSED: at least {TARGET_RATE} lifecycles/s and every command's p99 under {} ms", TARGET_P99.as_millis());
+    let target = format!("at least {TARGET_RATE} lifecycles/s with every command's p99 under {} ms", TARGET_P99.as_millis());
+    match met_at.as_slice() {
+        [] => println!("\nTARGET MISSED at every client count: {target}"),
+        met => println!("\nTARGET MET at {met:?} clients: {target} (medians over the runs)"),
     }
     Ok(())
 }
 
-/// Prints the medians over runs; true if the target is missed.
+/// Prints the medians over runs; true if the target is met.
 fn report(clients: usize, runs: &[Run]) -> bool {
     let of = |f: &dyn Fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
     let rate = of(&|r| r.lifecycles_per_second);
@@ -348,7 +355,9 @@ fn report(clients: usize, runs: &[Run]) -> bool {
     }
     let errors: usize = runs.iter().map(|r| r.errors.len()).sum();
     println!("\nerrors over all runs: {errors}");
-    rate < TARGET_RATE || worst_p99 >= ms(TARGET_P99) || errors > 0
+    let met = rate >= TARGET_RATE && worst_p99 < ms(TARGET_P99) && errors == 0;
+    println!("target at {clients} clients: {}", if met { "met" } else { "missed" });
+    met
 }
 
 /// The machine's 1-minute load average: other work on the shared cores.
