@@ -279,7 +279,7 @@ pub fn body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
 /// is the command id.
 pub fn metadata(request: &Request, correlation_id: &str) -> Metadata {
     let request_id = request.request_context.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    tracing::Span::current().record("correlation_id", correlation_id);
+    crate::logging::correlate(correlation_id);
     Metadata { correlation_id: correlation_id.to_owned(), causation_id: format!("request/{request_id}"), time: Utc::now() }
 }
 

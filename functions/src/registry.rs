@@ -73,7 +73,7 @@ pub enum HandlerError {
 /// The envelope an EventBridge event carries as its detail, and its event.
 pub fn decode(event: &BusEvent) -> Result<(&Envelope, Event), HandlerError> {
     let envelope = &event.detail;
-    tracing::Span::current().record("correlation_id", envelope.correlation_id.as_str());
+    crate::logging::correlate(&envelope.correlation_id);
     Ok((envelope, envelope.decode()?))
 }
 
@@ -171,31 +171,31 @@ pub fn handler(name: &str) -> Option<Handler> {
     })
 }
 
-/// Runs an HTTP function inside a span that carries its name and, once known,
-/// the correlation id; errors become problem responses. A command sent with
-/// an Idempotency-Key runs once per key (see `idempotency`).
+/// Runs an HTTP function as an invocation whose lines carry its name and,
+/// once known, the correlation id (`logging::invocation`); errors become
+/// problem responses. A command sent with an Idempotency-Key runs once per
+/// key (see `idempotency`).
 pub async fn invoke_http(function: &str, handler: HttpHandler, deps: &Deps, request: Request) -> Response {
-    use tracing::Instrument;
-    let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
     let run = |request| async move { crate::http::respond(handler(deps, request).await) };
-    crate::idempotency::guard(deps, request, run).instrument(span).await
+    crate::logging::invocation(function, crate::idempotency::guard(deps, request, run)).await
 }
 
-/// Runs an event function (a rule's target or a schedule's) inside a span
-/// that carries its name and, once decoded, the correlation id.
+/// Runs an event function (a rule's target or a schedule's) as an
+/// invocation whose lines carry its name and, once decoded, the correlation id.
 pub async fn invoke_event<E>(
     function: &str,
     handler: for<'a> fn(&'a Deps, &'a E) -> BoxFuture<'a, Result<(), HandlerError>>,
     deps: &Deps,
     event: &E,
 ) -> Result<(), HandlerError> {
-    use tracing::Instrument;
-    let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
-    let outcome = handler(deps, event).instrument(span.clone()).await;
-    if let Err(error) = &outcome {
-        span.in_scope(|| tracing::error!(%error, "event handling failed; it will be retried"));
-    }
-    outcome
+    crate::logging::invocation(function, async {
+        let outcome = handler(deps, event).await;
+        if let Err(error) = &outcome {
+            tracing::error!(%error, "event handling failed; it will be retried");
+        }
+        outcome
+    })
+    .await
 }
 
 pub async fn invoke_stream(
@@ -204,18 +204,17 @@ pub async fn invoke_stream(
     deps: &Deps,
     batch: StreamBatch,
 ) -> Result<DynamoDbEventResponse, HandlerError> {
-    use tracing::Instrument;
-    let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
-    handler(deps, batch).instrument(span).await
+    crate::logging::invocation(function, handler(deps, batch)).await
 }
 
 /// Runs a hand-invoked function; a failure is logged with its name.
 pub async fn invoke_operation(function: &str, handler: InvokeHandler, deps: &Deps, payload: Value) -> Result<Value, HandlerError> {
-    use tracing::Instrument;
-    let span = tracing::info_span!("invocation", function, correlation_id = tracing::field::Empty);
-    let outcome = handler(deps, payload).instrument(span.clone()).await;
-    if let Err(error) = &outcome {
-        span.in_scope(|| tracing::error!(%error, "the operation failed"));
-    }
-    outcome
+    crate::logging::invocation(function, async {
+        let outcome = handler(deps, payload).await;
+        if let Err(error) = &outcome {
+            tracing::error!(%error, "the operation failed");
+        }
+        outcome
+    })
+    .await
 }
