@@ -188,14 +188,7 @@ pub async fn invoke_event<E>(
     deps: &Deps,
     event: &E,
 ) -> Result<(), HandlerError> {
-    crate::logging::invocation(function, async {
-        let outcome = handler(deps, event).await;
-        if let Err(error) = &outcome {
-            tracing::error!(%error, "event handling failed; it will be retried");
-        }
-        outcome
-    })
-    .await
+    logged_invocation(function, "event handling failed; it will be retried", handler(deps, event)).await
 }
 
 pub async fn invoke_stream(
@@ -209,10 +202,20 @@ pub async fn invoke_stream(
 
 /// Runs a hand-invoked function; a failure is logged with its name.
 pub async fn invoke_operation(function: &str, handler: InvokeHandler, deps: &Deps, payload: Value) -> Result<Value, HandlerError> {
+    logged_invocation(function, "the operation failed", handler(deps, payload)).await
+}
+
+/// Runs `work` as an invocation of `function`, and logs its failure, if it
+/// fails, as an error of that invocation with `failed` for the message.
+async fn logged_invocation<T>(
+    function: &str,
+    failed: &str,
+    work: impl Future<Output = Result<T, HandlerError>>,
+) -> Result<T, HandlerError> {
     crate::logging::invocation(function, async {
-        let outcome = handler(deps, payload).await;
+        let outcome = work.await;
         if let Err(error) = &outcome {
-            tracing::error!(%error, "the operation failed");
+            tracing::error!(%error, "{failed}");
         }
         outcome
     })
