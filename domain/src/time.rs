@@ -120,22 +120,12 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTim
     deserializer.deserialize_str(Visitor)
 }
 
-/// For `Option<DateTime<Utc>>` fields: `#[serde(with = "crate::time::optional")]`.
-pub mod optional {
-    use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(time: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
-        match time {
-            Some(time) => super::serialize(time, serializer),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        #[derive(Deserialize)]
-        struct Time(#[serde(with = "super")] DateTime<Utc>);
-        Ok(Option::<Time>::deserialize(deserializer)?.map(|Time(time)| time))
+/// `serialize` for an `Option<DateTime<Utc>>` field:
+/// `#[serde(serialize_with = "crate::time::serialize_optional")]`.
+pub fn serialize_optional<S: Serializer>(time: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(time) => serialize(time, serializer),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -186,6 +176,15 @@ mod tests {
 
     #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
     struct Wrapped(#[serde(with = "super")] DateTime<Utc>);
+
+    #[test]
+    fn an_optional_time_is_written_as_the_time_or_null() {
+        #[derive(serde::Serialize)]
+        struct Maybe(#[serde(serialize_with = "super::serialize_optional")] Option<DateTime<Utc>>);
+        let time = Utc.with_ymd_and_hms(2026, 11, 23, 2, 37, 5).single().expect("a valid time");
+        assert_eq!(serde_json::to_string(&Maybe(Some(time))).ok(), Some(format!("\"{}\"", chrono_text(&time))));
+        assert_eq!(serde_json::to_string(&Maybe(None)).ok(), Some("null".to_owned()));
+    }
 
     proptest! {
         #[test]

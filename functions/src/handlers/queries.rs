@@ -132,7 +132,7 @@ struct OrderDetail<'a> {
     total: Option<Money>,
     region: Option<&'a Region>,
     address: Option<&'a str>,
-    #[serde(with = "domain::time::optional")]
+    #[serde(serialize_with = "domain::time::serialize_optional")]
     placed_at: Option<DateTime<Utc>>,
     rider_id: Option<&'a RiderId>,
     timeline: &'a [TimelineEntry],
