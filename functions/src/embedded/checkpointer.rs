@@ -17,10 +17,12 @@ use std::time::{Duration, Instant};
 
 const COPY_EVERY: Duration = Duration::from_millis(25);
 /// A restart holds the writer while it copies what the last passive copy
-/// left and syncs the database file: about 10-30 ms on this machine's disk.
-/// Every 250 ms that was a tenth of the time, and every command's p99;
-/// every second it is under 3 %, and the WAL peaks near 100 MB under full
-/// load (`journal_size_limit` trims it once the load drops).
+/// left and syncs both files: 10-30 ms on this machine's disk at a light
+/// load, 50-200 ms under the throughput bench's, where the WAL takes about
+/// 125 MB/s (BENCHMARKS.md: about a sixth of that bench's rate). Every
+/// 250 ms restarts took a tenth of the time, and every command's p99; every
+/// 4 s they did worse than every second. The WAL peaks near 100 MB under
+/// full load (`journal_size_limit` trims it once the load drops).
 const RESTART_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) struct Checkpointer {
