@@ -11,8 +11,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Structured JSON logs, one object per line, with the invocation span's
-/// fields (function, correlation id) on every line (`logging.rs`).
+/// Structured JSON logs, one object per line, with the invocation's fields
+/// (function, correlation id) on every line it logs (`logging::invocation`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     crate::logging::init(filter, std::io::stdout);
