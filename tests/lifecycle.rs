@@ -262,6 +262,46 @@ async fn a_restart_in_the_middle_loses_nothing() {
     assert!(system.dead_letters().await.is_empty());
 }
 
+/// The runner's views are written back a moment after each change
+/// (functions/src/embedded/write_back.rs), so a crash can lose the last of
+/// them while their deliveries are done. A start that finds the views left
+/// open rebuilds them from the events before it serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_the_views_are_rebuilt_from_the_events() {
+    let mut system = System::start().await;
+    let cast = Cast::new(&system).await;
+    let store_id = register_store(&system, &cast).await;
+    let order_id = place_order(&system, &cast, &store_id).await;
+    kitchen(&system, &cast, &store_id, &order_id, "accept").await;
+    system.settle().await;
+    let before = system.get(&format!("/orders/{order_id}"), &cast.customer).await;
+    assert_eq!(before.text("/status"), "accepted", "{before:?}");
+    // The crash: the order's last view changes never reached the file, and
+    // the views were never noted closed.
+    system
+        .restart_after_a_crash(|file| {
+            let database = functions::embedded::Database::open(file).expect("the file opens");
+            database
+                .write_blocking(|c| c.execute_batch("DELETE FROM views WHERE view = 'order-status'; UPDATE marks SET value = 'open'"))
+                .expect("the crash is staged");
+        })
+        .await;
+    let after = system.get(&format!("/orders/{order_id}"), &cast.customer).await;
+    assert_eq!(after.status, 200, "the view is back: {after:?}");
+    assert_eq!(timeline(&after), timeline(&before));
+    // A clean stop leaves nothing to rebuild: the view is there because it
+    // was written back, not rebuilt.
+    system
+        .restart_after_a_crash(|file| {
+            let database = functions::embedded::Database::open_with_view_write_back(file, |view| functions::rebuild::VIEWS.contains(&view))
+                .expect("the file opens");
+            assert!(!database.views_need_rebuild(), "a clean stop notes the views closed");
+        })
+        .await;
+    let kept = system.get(&format!("/orders/{order_id}"), &cast.customer).await;
+    assert_eq!(timeline(&kept), timeline(&before));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_without_a_valid_token_or_role_are_refused_with_problems() {
     let system = System::start().await;

@@ -71,6 +71,9 @@ impl Running {
         for task in self.tasks {
             let _ = task.await;
         }
+        if let Err(error) = self.database.close_views().await {
+            tracing::error!(%error, "the views could not be written back; the next start rebuilds them");
+        }
     }
 }
 
@@ -117,6 +120,13 @@ fn own_thread(name: &str, work: impl Future<Output = ()> + Send + 'static) -> an
     }))
 }
 
+/// The views written back (`Database::open_with_view_write_back`): those a
+/// rebuild restores from the events after a crash. Idempotency records are
+/// no fold of events, and stay durable on every put.
+fn rebuilt(view: &str) -> bool {
+    functions::rebuild::VIEWS.contains(&view)
+}
+
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let wiring = Wiring::load(&config.template)?;
@@ -125,7 +135,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             bail!("template.yaml declares {} but no such function exists", function.name);
         }
     }
-    let database = Database::open(&config.data_dir.join("food-delivery.db")).context("cannot open the database")?;
+    let database =
+        Database::open_with_view_write_back(&config.data_dir.join("food-delivery.db"), rebuilt).context("cannot open the database")?;
     let bus = Arc::new(LocalBus::new(database.clone(), &wiring)?);
     let processor = Arc::new(SimulatedProcessor::with_ledger(database.clone(), config.payments.clone())?);
     let payments = Arc::new(CircuitBreaker::new(processor, config.breaker.clone()));
@@ -137,6 +148,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         bus: bus.clone(),
         settings: config.settings.clone(),
     };
+    if database.views_need_rebuild() {
+        // The last run stopped without closing the database: its last view
+        // changes may be lost. The events are all there; fold them again.
+        tracing::warn!("the last run did not stop cleanly: rebuilding the views from the events");
+        let report = functions::rebuild::rebuild(&deps, &[]).await.context("cannot rebuild the views")?;
+        tracing::info!(events = report.events, "views rebuilt");
+    }
     let issuer = TokenIssuer::new(secret(&config.data_dir)?, TOKEN_ISSUER, TOKEN_AUDIENCE);
     let api = Arc::new(Api::new(deps.clone(), database.clone(), bus.clone(), issuer, &wiring).map_err(anyhow::Error::msg)?);
     let listener = tokio::net::TcpListener::bind(config.addr).await.with_context(|| format!("cannot listen on {}", config.addr))?;

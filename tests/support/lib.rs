@@ -68,6 +68,18 @@ impl System {
         self.running = Some(running);
     }
 
+    /// Stops the system as a crash would leave it (`crash` does to its data
+    /// what the lost moments did), then starts it again on that data.
+    pub async fn restart_after_a_crash(&mut self, crash: impl FnOnce(&std::path::Path)) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+        crash(&self.data.path().join("food-delivery.db"));
+        let running = Self::boot(&self.data, &self.template).await;
+        self.base = running.url();
+        self.running = Some(running);
+    }
+
     pub fn running(&self) -> &Running {
         self.running.as_ref().expect("the system is running")
     }

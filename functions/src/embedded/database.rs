@@ -1,4 +1,5 @@
 use super::checkpointer::Checkpointer;
+use super::write_back::{Flusher, WriteBack};
 use super::writer::{Writer, failure, stopped};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -56,6 +57,11 @@ const READERS: usize = 4;
 pub struct Database {
     writer: Writer,
     checkpointer: Option<Checkpointer>,
+    /// The views in memory and the thread that writes them back, when
+    /// opened so (`open_with_view_write_back`).
+    pub(super) views: Option<Arc<WriteBack>>,
+    flusher: Option<Flusher>,
+    views_left_open: bool,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     appended: Notify,
@@ -65,17 +71,46 @@ pub struct Database {
 
 impl Database {
     pub fn open(path: &Path) -> rusqlite::Result<Arc<Database>> {
-        Self::setup(path, None)
+        Self::setup(path, None, None)
+    }
+
+    /// `open`, with the documents of the views it `covers` changed in memory and written
+    /// back in batches (`write_back.rs`): for the local runner, whose one
+    /// process owns the file, and for views that can be rebuilt from the
+    /// events. A put of theirs returns before its row is committed; if the
+    /// process stops without closing the database, `views_need_rebuild` says
+    /// so when it is opened again.
+    pub fn open_with_view_write_back(path: &Path, covers: fn(&str) -> bool) -> rusqlite::Result<Arc<Database>> {
+        Self::setup(path, None, Some(covers))
+    }
+
+    /// Writes back the views changed in memory and notes them closed; for
+    /// a clean stop, once nothing puts any more. Resolves once committed.
+    pub fn close_views(&self) -> impl Future<Output = rusqlite::Result<()>> + use<> {
+        let (reply, outcome) = oneshot::channel();
+        if let Some(views) = &self.views {
+            super::write_back::close(views, &self.writer.submitter(), Box::new(move |done| drop(reply.send(done))));
+        } else {
+            drop(reply.send(Ok(())));
+        }
+        async move { outcome.await.unwrap_or_else(|_| Err(stopped())) }
+    }
+
+    /// True when the views were last opened with write-back and never
+    /// closed: changes made just before may be lost, and the views should be
+    /// rebuilt from the events (`functions::rebuild`) before they are read.
+    pub fn views_need_rebuild(&self) -> bool {
+        self.views_left_open
     }
 
     /// A private database in a file of its own that is removed when the
     /// database is dropped: for tests, and processors that keep no ledger.
     pub fn temporary() -> rusqlite::Result<Arc<Database>> {
         let path = std::env::temp_dir().join(format!("food-delivery-{}.db", uuid::Uuid::new_v4().simple()));
-        Self::setup(&path, Some(path.clone()))
+        Self::setup(&path, Some(path.clone()), None)
     }
 
-    fn setup(path: &Path, temporary: Option<PathBuf>) -> rusqlite::Result<Arc<Database>> {
+    fn setup(path: &Path, temporary: Option<PathBuf>, write_back: Option<fn(&str) -> bool>) -> rusqlite::Result<Arc<Database>> {
         let mut writing = Connection::open(path)?;
         // WAL with NORMAL sync survives a crash of the process (what a local
         // runner meets), at a fraction of FULL's fsync cost. Commits do not
@@ -89,6 +124,7 @@ impl Database {
         writing.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
         tune(&mut writing)?;
         writing.execute_batch(SCHEMA)?;
+        let views_left_open = write_back.is_some() && super::write_back::open(&writing)?;
         let readers = (0..READERS)
             .map(|_| {
                 let mut reading = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
@@ -101,7 +137,25 @@ impl Database {
         tune(&mut checkpointing)?;
         let checkpointer = Some(Checkpointer::start(checkpointing, dirty.clone()).map_err(io_failure)?);
         let writer = Writer::start(writing, dirty).map_err(io_failure)?;
-        Ok(Arc::new(Database { writer, checkpointer, readers, next_reader: AtomicUsize::new(0), appended: Notify::new(), temporary }))
+        let (views, flusher) = match write_back {
+            Some(covers) => {
+                let views = Arc::new(WriteBack::new(covers));
+                let flusher = Flusher::start(views.clone(), writer.submitter()).map_err(io_failure)?;
+                (Some(views), Some(flusher))
+            }
+            None => (None, None),
+        };
+        Ok(Arc::new(Database {
+            writer,
+            checkpointer,
+            views,
+            flusher,
+            views_left_open,
+            readers,
+            next_reader: AtomicUsize::new(0),
+            appended: Notify::new(),
+            temporary,
+        }))
     }
 
     /// Runs `work` on a reading connection: it sees every write whose
@@ -194,6 +248,7 @@ impl Drop for Database {
     fn drop(&mut self) {
         self.readers.clear();
         self.checkpointer.take();
+        self.flusher.take();
         self.writer.close();
         if let Some(path) = &self.temporary {
             for suffix in ["", "-wal", "-shm"] {

@@ -13,6 +13,7 @@ mod event_store;
 mod notifier;
 mod payments;
 mod view_store;
+mod write_back;
 mod writer;
 
 pub use database::Database;

@@ -108,10 +108,13 @@ impl Writer {
         T: Send + 'static,
         E: From<rusqlite::Error> + Send + 'static,
     {
-        let job: Box<dyn Job> = Box::new(Write { work: Some(work), guarded, outcome: None, reply });
-        if let Some(Task::Write(job)) = self.send(Task::Write(job)) {
-            job.finish(Err(&stopped()));
-        }
+        submit(self.jobs.as_ref(), work, guarded, reply);
+    }
+
+    /// A way to queue writes from another thread, which must be dropped
+    /// before the writer closes.
+    pub(super) fn submitter(&self) -> Submitter {
+        Submitter { jobs: self.jobs.clone() }
     }
 
     /// Queues a read on the writing connection; `reply` gets its outcome. It
@@ -146,6 +149,39 @@ impl Writer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Queues writes for the writer, from a thread of its own.
+pub(super) struct Submitter {
+    jobs: Option<Sender<Task>>,
+}
+
+impl Submitter {
+    /// `Writer::submit`.
+    pub(super) fn submit<F, T, E>(&self, work: F, guarded: bool, reply: Box<dyn FnOnce(Result<T, E>) + Send>)
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+    {
+        submit(self.jobs.as_ref(), work, guarded, reply);
+    }
+}
+
+fn submit<F, T, E>(jobs: Option<&Sender<Task>>, work: F, guarded: bool, reply: Box<dyn FnOnce(Result<T, E>) + Send>)
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<rusqlite::Error> + Send + 'static,
+{
+    let job: Box<dyn Job> = Box::new(Write { work: Some(work), guarded, outcome: None, reply });
+    let refused = match jobs {
+        Some(jobs) => jobs.send(Task::Write(job)).err().map(|returned| returned.0),
+        None => Some(Task::Write(job)),
+    };
+    if let Some(Task::Write(job)) = refused {
+        job.finish(Err(&stopped()));
     }
 }
 

@@ -111,6 +111,16 @@ async fn file_database_keeps_the_contract() {
     contract::notifier(database.as_ref(), sent_to(&database)).await;
 }
 
+/// Views changed in memory and written back in batches, as the local
+/// runner's projections are, keep the same contract, and a second round runs on what the first left.
+#[tokio::test]
+async fn a_database_that_writes_its_views_back_keeps_the_view_contract() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let database = Database::open_with_view_write_back(&directory.path().join("views.db"), |_| true).expect("a file database opens");
+    contract::view_store(database.as_ref()).await;
+    contract::view_store(database.as_ref()).await;
+}
+
 /// What was committed is still there after the database is closed and the
 /// file opened again: events, snapshots, views and sent notifications.
 #[tokio::test]

@@ -18,3 +18,4 @@ mod projections;
 mod publisher;
 mod queries;
 mod rebuild;
+mod write_back;
