@@ -55,8 +55,23 @@ async fn main() -> anyhow::Result<()> {
     let running = start(Config { addr: SocketAddr::from(([127, 0, 0, 1], port)), data_dir: data_dir.clone(), template, ..config }).await?;
     println!("food-delivery is running on {} (data in {})", running.url(), data_dir.display());
     println!("get a token: curl -s -X POST {}/local/token -d '{{\"sub\":\"alice\",\"role\":\"customer\"}}'", running.url());
-    tokio::signal::ctrl_c().await?;
+    stop_asked().await?;
     println!("stopping: finishing deliveries in flight");
     running.stop().await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop` and service managers send): either
+/// stops cleanly, so the next start need not rebuild the views.
+async fn stop_asked() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            asked = tokio::signal::ctrl_c() => asked,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
 }
