@@ -1,4 +1,4 @@
-//! The local runner's views, written back. A projection rewrites its order's
+//! The local runner's projection views, written back. A projection rewrites its order's
 //! documents at every event of the order: each rewrite was a row written
 //! whole to the WAL (a third of its bytes under load) and a trip to the
 //! writer's thread for its get and one for its put. Here a put changes the
