@@ -279,7 +279,7 @@ async fn after_a_crash_the_views_are_rebuilt_from_the_events() {
     // The crash: the order's last view changes never reached the file, and
     // the views were never noted closed.
     system
-        .restart_after_a_crash(|file| {
+        .restart_after(|file| {
             let database = functions::embedded::Database::open(file).expect("the file opens");
             database
                 .write_blocking(|c| c.execute_batch("DELETE FROM views WHERE view = 'order-status'; UPDATE marks SET value = 'open'"))
@@ -292,7 +292,7 @@ async fn after_a_crash_the_views_are_rebuilt_from_the_events() {
     // A clean stop leaves nothing to rebuild: the view is there because it
     // was written back, not rebuilt.
     system
-        .restart_after_a_crash(|file| {
+        .restart_after(|file| {
             let database = functions::embedded::Database::open_with_view_write_back(file, |view| functions::rebuild::VIEWS.contains(&view))
                 .expect("the file opens");
             assert!(!database.views_need_rebuild(), "a clean stop notes the views closed");

@@ -60,21 +60,16 @@ impl System {
     /// Stops the system (work in flight finishes, queued work stays queued)
     /// and starts it again on the same data.
     pub async fn restart(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop().await;
-        }
-        let running = Self::boot(&self.data, &self.template).await;
-        self.base = running.url();
-        self.running = Some(running);
+        self.restart_after(|_| {}).await;
     }
 
-    /// Stops the system as a crash would leave it (`crash` does to its data
-    /// what the lost moments did), then starts it again on that data.
-    pub async fn restart_after_a_crash(&mut self, crash: impl FnOnce(&std::path::Path)) {
+    /// `restart`, with `between` given the database file while the system is
+    /// down: to stage what a crash would have left, or to look at the file.
+    pub async fn restart_after(&mut self, between: impl FnOnce(&std::path::Path)) {
         if let Some(running) = self.running.take() {
             running.stop().await;
         }
-        crash(&self.data.path().join("food-delivery.db"));
+        between(&self.data.path().join("food-delivery.db"));
         let running = Self::boot(&self.data, &self.template).await;
         self.base = running.url();
         self.running = Some(running);

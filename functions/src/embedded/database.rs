@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS notifications (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notifications_by_customer ON notifications (customer_id, seq);
+-- Whether the views written back were closed cleanly (write_back.rs).
+CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
 /// Connections that read, beside the one that writes: WAL lets them read
@@ -89,7 +91,7 @@ impl Database {
     pub fn close_views(&self) -> impl Future<Output = rusqlite::Result<()>> + use<> {
         let (reply, outcome) = oneshot::channel();
         if let Some(views) = &self.views {
-            super::write_back::close(views, &self.writer.submitter(), Box::new(move |done| drop(reply.send(done))));
+            super::write_back::close(views, self.writer.submitter(), move |done| drop(reply.send(done)));
         } else {
             drop(reply.send(Ok(())));
         }
@@ -140,7 +142,7 @@ impl Database {
         let (views, flusher) = match write_back {
             Some(covers) => {
                 let views = Arc::new(WriteBack::new(covers));
-                let flusher = Flusher::start(views.clone(), writer.submitter()).map_err(io_failure)?;
+                let flusher = Flusher::start(views.clone(), writer.submitter().clone()).map_err(io_failure)?;
                 (Some(views), Some(flusher))
             }
             None => (None, None),
@@ -219,7 +221,7 @@ impl Database {
         E: From<rusqlite::Error> + Send + 'static,
     {
         let (reply, outcome) = oneshot::channel();
-        self.writer.submit(work, guarded, Box::new(move |done| drop(reply.send(done))));
+        self.writer.submitter().submit(work, guarded, Box::new(move |done| drop(reply.send(done))));
         async move { outcome.await.unwrap_or_else(|_| Err(E::from(stopped()))) }
     }
 
@@ -231,7 +233,7 @@ impl Database {
         E: From<rusqlite::Error> + Send + 'static,
     {
         let (reply, outcome) = std::sync::mpsc::sync_channel(1);
-        self.writer.submit(work, true, Box::new(move |done| drop(reply.send(done))));
+        self.writer.submitter().submit(work, true, Box::new(move |done| drop(reply.send(done))));
         outcome.recv().unwrap_or_else(|_| Err(E::from(stopped())))
     }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 #[async_trait]
 impl ViewStore for Database {
     async fn get(&self, view: &str, key: &str) -> Result<Option<ViewDoc>, ViewError> {
-        let memory = self.views.clone().filter(|memory| memory.covers(view));
+        let memory = written_back(self, view);
         if let Some(doc) = memory.as_ref().and_then(|memory| memory.get(view, key)) {
             return Ok(Some(doc));
         }
@@ -30,15 +30,15 @@ impl ViewStore for Database {
     }
 
     async fn put(&self, view: &str, doc: &ViewDoc, expected_revision: u64) -> Result<(), ViewError> {
-        let done = match &self.views {
-            Some(memory) if memory.covers(view) => put_back(self, memory, view, doc.clone(), expected_revision).await?,
-            _ => put_row(self, view, doc, expected_revision).await?,
+        let done = match written_back(self, view) {
+            Some(memory) => put_back(self, &memory, view, doc.clone(), expected_revision).await?,
+            None => put_row(self, view, doc, expected_revision).await?,
         };
         if done { Ok(()) } else { Err(ViewError::Conflict(format!("{view}/{}", doc.key))) }
     }
 
     async fn query(&self, view: &str, partition: &str) -> Result<Vec<ViewDoc>, ViewError> {
-        let memory = self.views.clone().filter(|memory| memory.covers(view));
+        let memory = written_back(self, view);
         let (view, partition) = (view.to_owned(), partition.to_owned());
         self.fetch(move |connection| {
             let rows = connection
@@ -54,6 +54,11 @@ impl ViewStore for Database {
         .await
         .map_err(unavailable)
     }
+}
+
+/// The memory `view` goes through, if it is written back.
+fn written_back(database: &Database, view: &str) -> Option<Arc<WriteBack>> {
+    database.views.clone().filter(|memory| memory.covers(view))
 }
 
 /// A put in memory; false on a conflict.

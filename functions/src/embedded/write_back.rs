@@ -236,16 +236,21 @@ impl WriteBack {
 
 /// Writes what is changed and notes the views closed, now: once `outcome`
 /// hears back, the stored rows hold every put made before.
-pub(super) fn close(write_back: &Arc<WriteBack>, writer: &Submitter, outcome: Box<dyn FnOnce(rusqlite::Result<()>) + Send>) {
+pub(super) fn close(write_back: &Arc<WriteBack>, writer: &Submitter, outcome: impl FnOnce(rusqlite::Result<()>) + Send + 'static) {
+    flush(write_back, writer, true, outcome);
+}
+
+/// Queues a flush on the writer; `then` hears whether it was committed.
+fn flush(write_back: &Arc<WriteBack>, writer: &Submitter, closing: bool, then: impl FnOnce(rusqlite::Result<()>) + Send + 'static) {
     let (writing, settling) = (write_back.clone(), write_back.clone());
     writer.submit(
-        move |connection| writing.write(connection, true),
+        move |connection| writing.write(connection, closing),
         false,
         Box::new(move |written: rusqlite::Result<Vec<Row>>| {
-            // The error goes to the flush's settling too: the caller gets its text.
+            // The error goes to the flush's settling too: `then` gets its text.
             let failed = written.as_ref().err().map(|error| failure(rusqlite::ffi::SQLITE_ERROR, error.to_string()));
             settling.settle(written);
-            outcome(failed.map_or(Ok(()), Err));
+            then(failed.map_or(Ok(()), Err));
         }),
     );
 }
@@ -253,7 +258,6 @@ pub(super) fn close(write_back: &Arc<WriteBack>, writer: &Submitter, outcome: Bo
 /// Notes the views open, on opening: true when they were left open, by a
 /// process that stopped without closing them.
 pub(super) fn open(connection: &Connection) -> rusqlite::Result<bool> {
-    connection.execute("CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value TEXT NOT NULL)", [])?;
     let before: Option<String> = connection.query_row("SELECT value FROM marks WHERE name = ?1", [MARK], |row| row.get(0)).optional()?;
     mark(connection, "open")?;
     Ok(before.as_deref() == Some("open"))
@@ -293,8 +297,8 @@ fn flush_while_open(write_back: &Arc<WriteBack>, writer: &Submitter) {
         let closing = state.closing;
         state.flushing = true;
         drop(state);
-        let (writing, settling) = (write_back.clone(), write_back.clone());
-        writer.submit(move |connection| writing.write(connection, closing), false, Box::new(move |outcome| settling.settle(outcome)));
+        // A failure is logged by the settling, and the next flush retries.
+        flush(write_back, writer, closing, drop);
         if closing {
             return;
         }

@@ -88,7 +88,7 @@ where
 
 /// The writing connection's thread, and the way to it.
 pub(super) struct Writer {
-    jobs: Option<Sender<Task>>,
+    submitter: Submitter,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -97,24 +97,13 @@ impl Writer {
     pub(super) fn start(connection: Connection, dirty: Arc<AtomicBool>) -> std::io::Result<Writer> {
         let (jobs, queue) = channel();
         let thread = std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || run(&connection, &queue, &dirty))?;
-        Ok(Writer { jobs: Some(jobs), thread: Some(thread) })
+        Ok(Writer { submitter: Submitter { jobs: Some(jobs) }, thread: Some(thread) })
     }
 
-    /// Queues `work`; `reply` gets its outcome once its group is committed
-    /// or rolled back.
-    pub(super) fn submit<F, T, E>(&self, work: F, guarded: bool, reply: Box<dyn FnOnce(Result<T, E>) + Send>)
-    where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<rusqlite::Error> + Send + 'static,
-    {
-        submit(self.jobs.as_ref(), work, guarded, reply);
-    }
-
-    /// A way to queue writes from another thread, which must be dropped
-    /// before the writer closes.
-    pub(super) fn submitter(&self) -> Submitter {
-        Submitter { jobs: self.jobs.clone() }
+    /// The way to queue writes. A clone kept by another thread must be
+    /// dropped before the writer closes, which waits for every clone.
+    pub(super) fn submitter(&self) -> &Submitter {
+        &self.submitter
     }
 
     /// Queues a read on the writing connection; `reply` gets its outcome. It
@@ -131,7 +120,38 @@ impl Writer {
         });
         // A refused read is dropped with its reply: the caller hears the
         // reply go, which it takes for a stopped writer.
-        drop(self.send(Task::Read(read)));
+        drop(self.submitter.send(Task::Read(read)));
+    }
+
+    /// Lets the queued writes commit, then closes the connection. Writes
+    /// submitted afterwards fail.
+    pub(super) fn close(&mut self) {
+        drop(self.submitter.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Queues writes for the writer's thread.
+#[derive(Clone)]
+pub(super) struct Submitter {
+    jobs: Option<Sender<Task>>,
+}
+
+impl Submitter {
+    /// Queues `work`; `reply` gets its outcome once its group is committed
+    /// or rolled back.
+    pub(super) fn submit<F, T, E>(&self, work: F, guarded: bool, reply: Box<dyn FnOnce(Result<T, E>) + Send>)
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<rusqlite::Error> + Send + 'static,
+    {
+        let job: Box<dyn Job> = Box::new(Write { work: Some(work), guarded, outcome: None, reply });
+        if let Some(Task::Write(job)) = self.send(Task::Write(job)) {
+            job.finish(Err(&stopped()));
+        }
     }
 
     /// Hands `task` to the thread; gives it back if the thread has stopped.
@@ -140,48 +160,6 @@ impl Writer {
             Some(jobs) => jobs.send(task).err().map(|returned| returned.0),
             None => Some(task),
         }
-    }
-
-    /// Lets the queued writes commit, then closes the connection. Writes
-    /// submitted afterwards fail.
-    pub(super) fn close(&mut self) {
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Queues writes for the writer, from a thread of its own.
-pub(super) struct Submitter {
-    jobs: Option<Sender<Task>>,
-}
-
-impl Submitter {
-    /// `Writer::submit`.
-    pub(super) fn submit<F, T, E>(&self, work: F, guarded: bool, reply: Box<dyn FnOnce(Result<T, E>) + Send>)
-    where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<rusqlite::Error> + Send + 'static,
-    {
-        submit(self.jobs.as_ref(), work, guarded, reply);
-    }
-}
-
-fn submit<F, T, E>(jobs: Option<&Sender<Task>>, work: F, guarded: bool, reply: Box<dyn FnOnce(Result<T, E>) + Send>)
-where
-    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: From<rusqlite::Error> + Send + 'static,
-{
-    let job: Box<dyn Job> = Box::new(Write { work: Some(work), guarded, outcome: None, reply });
-    let refused = match jobs {
-        Some(jobs) => jobs.send(Task::Write(job)).err().map(|returned| returned.0),
-        None => Some(Task::Write(job)),
-    };
-    if let Some(Task::Write(job)) = refused {
-        job.finish(Err(&stopped()));
     }
 }
 

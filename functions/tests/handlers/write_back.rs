@@ -4,7 +4,8 @@
 
 use functions::embedded::Database;
 use functions::ports::{ViewDoc, ViewStore};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 fn doc(key: &str, partition: &str, revision: u64, body: &str) -> ViewDoc {
     ViewDoc { key: key.into(), partition: partition.into(), revision, body: body.into() }
@@ -24,11 +25,18 @@ fn projections(view: &str) -> bool {
     functions::rebuild::VIEWS.contains(&view)
 }
 
-#[tokio::test]
-async fn puts_are_seen_at_once_and_stored_by_a_clean_close() {
+/// A database that writes the projections back, on a file of its own (kept
+/// while the directory is).
+fn opened() -> (tempfile::TempDir, PathBuf, Arc<Database>) {
     let directory = tempfile::tempdir().expect("a temporary directory");
     let path = directory.path().join("views.db");
     let database = Database::open_with_view_write_back(&path, projections).expect("the file opens");
+    (directory, path, database)
+}
+
+#[tokio::test]
+async fn puts_are_seen_at_once_and_stored_by_a_clean_close() {
+    let (_directory, path, database) = opened();
     assert!(!database.views_need_rebuild(), "a new file has nothing to rebuild");
     for revision in 0..30 {
         let body = format!(r#"{{"events":{}}}"#, revision + 1);
@@ -51,9 +59,7 @@ async fn puts_are_seen_at_once_and_stored_by_a_clean_close() {
 
 #[tokio::test]
 async fn changes_are_written_back_without_a_close() {
-    let directory = tempfile::tempdir().expect("a temporary directory");
-    let path = directory.path().join("views.db");
-    let database = Database::open_with_view_write_back(&path, projections).expect("the file opens");
+    let (_directory, path, database) = opened();
     database.put("order-status", &doc("o1", "c1", 0, "{}"), 0).await.expect("a put");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while stored(&path, "o1").await.is_none() {
@@ -64,8 +70,7 @@ async fn changes_are_written_back_without_a_close() {
 
 #[tokio::test]
 async fn a_query_sees_documents_moved_in_memory_and_not_yet_stored() {
-    let directory = tempfile::tempdir().expect("a temporary directory");
-    let database = Database::open_with_view_write_back(&directory.path().join("views.db"), projections).expect("the file opens");
+    let (_directory, _path, database) = opened();
     for key in ["o1", "o2", "o3"] {
         database.put("order-status", &doc(key, "east", 0, "{}"), 0).await.expect("a put");
     }
@@ -80,9 +85,7 @@ async fn a_query_sees_documents_moved_in_memory_and_not_yet_stored() {
 
 #[tokio::test]
 async fn a_database_left_open_needs_its_views_rebuilt() {
-    let directory = tempfile::tempdir().expect("a temporary directory");
-    let path = directory.path().join("views.db");
-    let database = Database::open_with_view_write_back(&path, projections).expect("the file opens");
+    let (_directory, path, database) = opened();
     database.put("order-status", &doc("o1", "c1", 0, "{}"), 0).await.expect("a put");
     // A crash: the process goes without closing anything.
     std::mem::forget(database);
@@ -95,9 +98,7 @@ async fn a_database_left_open_needs_its_views_rebuilt() {
 
 #[tokio::test]
 async fn a_view_it_does_not_cover_is_stored_before_a_put_returns() {
-    let directory = tempfile::tempdir().expect("a temporary directory");
-    let path = directory.path().join("views.db");
-    let database = Database::open_with_view_write_back(&path, projections).expect("the file opens");
+    let (_directory, path, database) = opened();
     // Idempotency records are no fold of events: a crash must not lose one.
     database.put(functions::idempotency::VIEW, &doc("k1", "p", 0, "{}"), 0).await.expect("a put");
     assert_eq!(stored_in(&path, functions::idempotency::VIEW, "k1").await.map(|d| d.revision), Some(1));
