@@ -172,10 +172,10 @@ impl Database {
         work(&lock(&self.readers[next]))
     }
 
-    /// Runs `work` on the writing connection, between two groups: for the
-    /// hot point reads, whose pages stay in that connection's cache (a
-    /// reading connection starts cold after every commit). It sees every
-    /// write whose `write` has returned.
+    /// Runs `work` (reads only) on the writing connection, before the next
+    /// group's writes: for the hot point reads, whose pages stay in that
+    /// connection's cache (a reading connection starts cold after every
+    /// commit). It sees every write whose `write` has returned.
     pub fn fetch<T, W>(&self, work: W) -> impl Future<Output = rusqlite::Result<T>> + use<T, W>
     where
         W: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,

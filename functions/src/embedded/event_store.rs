@@ -7,8 +7,9 @@ use rusqlite::{OptionalExtension, params};
 #[async_trait]
 impl EventStore for Database {
     async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> Result<LoadedStream, StoreError> {
-        // No transaction: the snapshot only moves forward, so every event
-        // after the one read is still there when the events are read.
+        // Needs no transaction of its own (fetches share one anyway): the
+        // snapshot only moves forward, so every event after the one read is
+        // still there when the events are read.
         let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
         self.fetch(move |connection| {
             let snapshot = connection

@@ -160,7 +160,9 @@ impl SimulatedProcessor {
     }
 
     async fn record(&self, request: &ChargeRequest) -> Result<String, PaymentError> {
-        let fresh = format!("ch_{}", uuid::Uuid::new_v4().simple());
+        // Time-ordered, as the order ids: a charge lands at the end of the
+        // ledger's index, not on a page of its own.
+        let fresh = format!("ch_{}", uuid::Uuid::now_v7().simple());
         let (order_id, amount) = (request.order_id.0.clone(), request.amount.cents() as i64);
         self.ledger
             .write(move |connection| {

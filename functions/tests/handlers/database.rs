@@ -147,9 +147,10 @@ async fn what_a_write_returned_is_what_a_fetch_on_the_writing_connection_sees_ne
     }
 }
 
-/// A fetch runs between groups, outside their transactions: queued behind
-/// writes that have not committed, it does not see them (inside the group's
-/// transaction it would, before they are committed or rolled back).
+/// A fetch runs at the start of a group's transaction, before its writes:
+/// queued behind writes that have not committed, it does not see them (after
+/// them, in the same transaction, it would, before they are committed or
+/// rolled back).
 #[tokio::test]
 async fn a_fetch_never_sees_what_a_group_has_not_committed() {
     let database = with_table();
@@ -162,7 +163,7 @@ async fn a_fetch_never_sees_what_a_group_has_not_committed() {
     let during = fetched(&database).await;
     assert!(kept.await.is_ok() && failing.await.is_err());
     held.join().expect("the held write ends");
-    assert!(during.is_empty(), "the fetch queued behind the writes ran before their group, not inside it: {during:?}");
+    assert!(during.is_empty(), "the fetch queued behind the writes ran before them: {during:?}");
     assert_eq!(fetched(&database).await, ["kept"], "the failed write left nothing");
 }
 
