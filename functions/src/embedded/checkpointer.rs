@@ -6,7 +6,11 @@
 //! only starts over after a checkpoint that caught up while nothing wrote
 //! and no reader still read an older frame. So every `RESTART_EVERY` a
 //! restarting checkpoint, right after a passive one, holds the writer for
-//! the few frames left to copy and one sync of the database file.
+//! the few frames left to copy and one sync of each file. The database file
+//! is synced here too, every `SYNC_EVERY` and just before each restart,
+//! outside SQLite's locks, so that the restart's own sync finds little left
+//! to write (a passive copy syncs the WAL, never the database file, unless
+//! it caught up).
 
 use rusqlite::Connection;
 use std::sync::Arc;
@@ -18,12 +22,15 @@ use std::time::{Duration, Instant};
 const COPY_EVERY: Duration = Duration::from_millis(25);
 /// A restart holds the writer while it copies what the last passive copy
 /// left and syncs both files: 10-30 ms on this machine's disk at a light
-/// load, 50-200 ms under the throughput bench's, where the WAL takes about
-/// 125 MB/s (BENCHMARKS.md: about a sixth of that bench's rate). Every
-/// 250 ms restarts took a tenth of the time, and every command's p99; every
-/// 4 s they did worse than every second. The WAL peaks near 100 MB under
-/// full load (`journal_size_limit` trims it once the load drops).
+/// load; under the throughput bench's, where the WAL takes about 100 MB/s,
+/// 35-60 ms when the database file was synced only here, 13-18 ms at the
+/// median with `SYNC_EVERY` (BENCHMARKS.md). Every 250 ms restarts took a
+/// tenth of the time, and every command's p99; every 4 s they did worse than
+/// every second. The WAL peaks near 100 MB under full load.
 const RESTART_EVERY: Duration = Duration::from_secs(1);
+/// How often the database file is synced outside the locks, under load:
+/// each sync then writes what about 100 ms of copies changed.
+const SYNC_EVERY: Duration = Duration::from_millis(100);
 
 pub(super) struct Checkpointer {
     stop: Option<Sender<()>>,
@@ -35,13 +42,22 @@ impl Checkpointer {
     pub(super) fn start(connection: Connection, dirty: Arc<AtomicBool>) -> std::io::Result<Checkpointer> {
         let (stop, stopping) = channel::<()>();
         let thread = std::thread::Builder::new().name("sqlite-checkpointer".into()).spawn(move || {
-            let mut restarted = Instant::now();
+            // Opened for writing, which some systems require of a file to sync.
+            let database_file = connection.path().and_then(|path| std::fs::OpenOptions::new().write(true).open(path).ok());
+            let (mut restarted, mut synced) = (Instant::now(), Instant::now());
             while let Err(RecvTimeoutError::Timeout) = stopping.recv_timeout(COPY_EVERY) {
                 if !dirty.swap(false, Ordering::AcqRel) {
                     continue;
                 }
                 checkpoint(&connection, "PASSIVE");
-                if restarted.elapsed() >= RESTART_EVERY {
+                let restart_due = restarted.elapsed() >= RESTART_EVERY;
+                if let Some(file) = database_file.as_ref().filter(|_| restart_due || synced.elapsed() >= SYNC_EVERY) {
+                    synced = Instant::now();
+                    if let Err(error) = file.sync_data() {
+                        tracing::warn!(%error, "cannot sync the database file; the next checkpoint syncs it");
+                    }
+                }
+                if restart_due {
                     restarted = Instant::now();
                     checkpoint(&connection, "RESTART");
                 }
