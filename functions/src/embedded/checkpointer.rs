@@ -23,8 +23,8 @@ const COPY_EVERY: Duration = Duration::from_millis(25);
 /// A restart holds the writer while it copies what the last passive copy
 /// left and syncs both files: 10-30 ms on this machine's disk at a light
 /// load; under the throughput bench's, where the WAL takes about 100 MB/s,
-/// 35-60 ms when the database file was synced only here, 13-18 ms at the
-/// median with `SYNC_EVERY` (BENCHMARKS.md). Every 250 ms restarts took a
+/// 35-60 ms when only the restart synced the database file, 13-18 ms at the
+/// median with the syncs every `SYNC_EVERY` (BENCHMARKS.md). Every 250 ms restarts took a
 /// tenth of the time, and every command's p99; every 4 s they did worse than
 /// every second. The WAL peaks near 100 MB under full load.
 const RESTART_EVERY: Duration = Duration::from_secs(1);
